@@ -1,0 +1,199 @@
+//! PG connectors: the one trait every PG implements, and the in-process sandbox PG.
+//!
+//! Services call a [`Connector`] with no database transaction open (DESIGN.md rule 1). A
+//! connector answers in three ways, and the difference matters for money:
+//! - `Ok(..)`: the PG answered; a decline is data ([`ChargeOutcome::Declined`]), not an error;
+//! - `Err(ConnectorError::NotSent(..))` / `Err(ConnectorError::Unsupported(..))`: nothing reached
+//!   the PG, so nothing was charged;
+//! - `Err(ConnectorError::Unknown(..))`: the request may have reached the PG but no answer came
+//!   back (timeout, broken connection); the outcome must be settled by [`Connector::inquire`].
+
+pub mod sandbox;
+
+use async_trait::async_trait;
+use openimp_core::card::CardInput;
+
+/// What a channel tells its connector: which PG account (MID) to act as, and its secrets.
+#[derive(Clone)]
+pub struct ChannelContext {
+    /// `html5_inicis`, `kicc`, ...
+    pub pg_provider: String,
+    /// The PG merchant id (상점아이디), e.g. `INIBillTst`.
+    pub mid: String,
+    pub test_mode: bool,
+    /// PG secrets (signKey, INIAPI key/IV, KICC secret key...), opened from the vault only for
+    /// the duration of a call.
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ChannelContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelContext")
+            .field("pg_provider", &self.pg_provider)
+            .field("mid", &self.mid)
+            .field("test_mode", &self.test_mode)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The card facts a PG reports back; never the full number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    pub card_code: String,
+    pub card_name: String,
+    /// 0 credit, 1 check; `None` when the PG does not say.
+    pub card_type: Option<i64>,
+    /// Masked as i'mport shows it.
+    pub card_number: String,
+}
+
+/// Issue a billing key from keyed card data.
+#[derive(Debug, Clone)]
+pub struct IssueKeyRequest {
+    pub card: CardInput,
+    /// The merchant's `customer_uid`, passed to PGs that want a reference.
+    pub customer_uid: String,
+}
+
+/// A billing key the PG issued.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    /// The PG's billing key. Sealed in the vault as soon as it arrives.
+    pub billing_key: String,
+    pub card: CardInfo,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey").field("card", &self.card).finish_non_exhaustive()
+    }
+}
+
+/// How a charge is paid: by a stored billing key, or by card data typed in once.
+#[derive(Debug, Clone)]
+pub enum PaymentSource {
+    BillingKey(String),
+    Keyed(CardInput),
+}
+
+/// A charge request. `order_id` is openimp's `imp_uid`: unique per attempt, and the key the
+/// PG's inquiry answers by.
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    pub order_id: String,
+    pub source: PaymentSource,
+    pub amount: i64,
+    pub tax_free: i64,
+    pub vat_amount: i64,
+    pub card_quota: i64,
+    pub name: Option<String>,
+    pub buyer_name: Option<String>,
+    pub buyer_email: Option<String>,
+    pub buyer_tel: Option<String>,
+}
+
+/// The PG's answer to a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Approved(Approval),
+    /// The card was declined; nothing was charged.
+    Declined { code: String, message: String },
+}
+
+/// An approved charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub pg_tid: String,
+    pub apply_num: String,
+    pub paid_at: i64,
+    pub amount: i64,
+    pub card: CardInfo,
+}
+
+/// A full or partial cancel of an approved charge.
+#[derive(Debug, Clone)]
+pub struct CancelRequest {
+    pub order_id: String,
+    pub pg_tid: String,
+    /// What to cancel now.
+    pub amount: i64,
+    pub tax_free: i64,
+    pub vat_amount: Option<i64>,
+    /// What remains cancellable before this cancel (PGs want it for partial cancels).
+    pub balance_before: i64,
+    pub reason: String,
+}
+
+/// The PG's answer to a cancel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled { pg_tid: String, cancelled_at: i64, receipt_url: Option<String> },
+    Refused { code: String, message: String },
+}
+
+/// What the PG knows of an order id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inquiry {
+    /// The PG has no record of the order: it was never charged.
+    NotFound,
+    Approved(Approval),
+    Declined { code: String, message: String },
+}
+
+/// Why a connector call did not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// The PG refused to issue a key for this card (authentication failed, bad card).
+    #[error("{message}")]
+    CardRejected { code: String, message: String },
+    /// The request never reached the PG; nothing happened there.
+    #[error("PG에 연결할 수 없습니다: {0}")]
+    NotSent(String),
+    /// The request may have reached the PG, but no answer came back in time. Settle by inquiry.
+    #[error("PG 응답을 받지 못했습니다: {0}")]
+    Unknown(String),
+    /// This PG does not offer the operation on this channel.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// What every PG does. One method per operation, no default bodies: a PG that cannot do
+/// something says so with [`ConnectorError::Unsupported`].
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Issues a billing key from keyed card data (REST, "비인증").
+    async fn issue_billing_key(
+        &self,
+        channel: &ChannelContext,
+        request: IssueKeyRequest,
+    ) -> Result<IssuedKey, ConnectorError>;
+
+    /// Charges a billing key or keyed card data.
+    async fn charge(
+        &self,
+        channel: &ChannelContext,
+        request: ChargeRequest,
+    ) -> Result<ChargeOutcome, ConnectorError>;
+
+    /// Cancels all or part of an approved charge.
+    async fn cancel(
+        &self,
+        channel: &ChannelContext,
+        request: CancelRequest,
+    ) -> Result<CancelOutcome, ConnectorError>;
+
+    /// Deletes a billing key at the PG.
+    async fn delete_billing_key(
+        &self,
+        channel: &ChannelContext,
+        billing_key: &str,
+    ) -> Result<(), ConnectorError>;
+
+    /// Looks an order up by its id, to settle an unknown outcome.
+    async fn inquire(
+        &self,
+        channel: &ChannelContext,
+        order_id: &str,
+    ) -> Result<Inquiry, ConnectorError>;
+}

@@ -1,0 +1,1 @@
+-- The sandbox PG's own tables: filled in by the sandbox work.

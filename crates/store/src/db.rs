@@ -1,0 +1,382 @@
+//! Connecting, migrating, and the durability barrier that lets SQLite group its fsyncs.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::{Any, AnyPool, Executor, Row};
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How SQLite makes a commit durable before openimp answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// `synchronous=FULL`: every commit fsyncs the WAL itself.
+    Full,
+    /// Group commit: commits run with `synchronous=NORMAL`, and [`Db::durable`] waits for one
+    /// shared `fdatasync` of the WAL that covers every commit finished before it started.
+    Group,
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `sqlite:///abs/path.db` or `postgres://...`.
+    pub url: String,
+    /// Pool size for PostgreSQL (SQLite always writes through one connection).
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub sqlite_sync: SqliteSync,
+}
+
+/// A store failure, in terms the services can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (a duplicate `merchant_uid`, key, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or timed out handing out a connection.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, a corrupt row.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(err.to_string()),
+            sqlx::Error::Database(db) if is_busy(db.message()) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            _ => StoreError::Other(err.to_string()),
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("the database system is")
+}
+
+impl From<StoreError> for openimp_core::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(detail) => openimp_core::ApiError::Unavailable(detail),
+            StoreError::Conflict(detail) | StoreError::Other(detail) => {
+                openimp_core::ApiError::Internal(detail)
+            }
+        }
+    }
+}
+
+/// An open write transaction.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// The database handle every store function takes. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    backend: Backend,
+    /// Reads. On PostgreSQL the same pool as `writer`.
+    reader: AnyPool,
+    /// Writes. On SQLite one connection, so writers queue in the pool instead of spinning on
+    /// `SQLITE_BUSY`.
+    writer: AnyPool,
+    wal_sync: Option<WalSync>,
+}
+
+impl Db {
+    /// Connects and runs the migrations.
+    pub async fn connect(config: &DbConfig) -> Result<Db, StoreError> {
+        let db = Db::connect_without_migrating(config).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect_without_migrating(config: &DbConfig) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if config.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if config.url.starts_with("postgres:") || config.url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Other(format!(
+                "unsupported database url (expected sqlite: or postgres:): {}",
+                redact_url(&config.url)
+            )));
+        };
+        match backend {
+            Backend::Sqlite => {
+                let synchronous = match config.sqlite_sync {
+                    SqliteSync::Full => "FULL",
+                    SqliteSync::Group => "NORMAL",
+                };
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(1)
+                        .acquire_timeout(config.acquire_timeout)
+                        .after_connect(move |conn, _meta| {
+                            Box::pin(async move {
+                                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute(&*format!("PRAGMA synchronous = {synchronous}"))
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let url = sqlite_url_with_create(&config.url);
+                let writer = pool(1).connect(&url).await?;
+                let reader = pool(4).connect(&url).await?;
+                let wal_sync = match config.sqlite_sync {
+                    SqliteSync::Full => None,
+                    SqliteSync::Group => Some(WalSync::new(sqlite_wal_path(&config.url))),
+                };
+                Ok(Db { inner: Arc::new(DbInner { backend, reader, writer, wal_sync }) })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .min_connections(0)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_lazy(&config.url)?;
+                Ok(Db {
+                    inner: Arc::new(DbInner {
+                        backend,
+                        reader: pool.clone(),
+                        writer: pool,
+                        wal_sync: None,
+                    }),
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+
+    /// The pool for single-statement writes.
+    pub fn writer(&self) -> &AnyPool {
+        &self.inner.writer
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a transaction that reads before writing cannot dead-end on `SQLITE_BUSY`.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = match self.inner.backend {
+            Backend::Sqlite => self.inner.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.writer.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Returns once every commit finished before the call is on stable storage. Call it after
+    /// a commit and before answering the client. A no-op unless SQLite runs group commit.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match &self.inner.wal_sync {
+            Some(wal_sync) => wal_sync.sync().await,
+            None => Ok(()),
+        }
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where the backend has row locks (PostgreSQL), nothing on SQLite
+    /// whose write transactions are already exclusive.
+    pub fn skip_locked(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// `FOR UPDATE` on PostgreSQL, nothing on SQLite.
+    pub fn for_update(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.reader).await?;
+        Ok(())
+    }
+
+    /// (connections in use, idle connections, max) of the main pool, for `/metrics`.
+    pub fn pool_usage(&self) -> (u32, u32, u32) {
+        let pool = &self.inner.writer;
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        (size.saturating_sub(idle), idle, pool.options().get_max_connections())
+    }
+
+    /// Applies every migration not applied yet. Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.inner.writer.acquire().await?;
+        if self.inner.backend == Backend::Postgres {
+            // One migrator at a time across nodes; released when the session ends or below.
+            sqlx::query("SELECT pg_advisory_lock(727274)").execute(&mut *conn).await?;
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        if self.inner.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut *conn).await?;
+        }
+        result
+    }
+
+    async fn migrate_locked(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<Any>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut **conn)
+        .await?;
+        for (version, name, sql) in MIGRATIONS {
+            let begin = match self.inner.backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            };
+            let mut tx = sqlx::Connection::begin_with(&mut **conn, begin).await?;
+            let applied: Option<i64> =
+                sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|row| row.get(0));
+            if applied.is_some() {
+                tx.rollback().await?;
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*name)
+            .bind(openimp_core::time::now())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version, name, "applied migration");
+        }
+        self.durable().await
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
+    }
+}
+
+/// The migrations, in order. Both backends run the same SQL: only `TEXT` and `BIGINT` columns,
+/// partial unique indexes, and `ON CONFLICT`, which SQLite and PostgreSQL both understand.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/0001_core.sql")),
+    (2, "sandbox_pg", include_str!("../migrations/0002_sandbox_pg.sql")),
+];
+
+/// Checks that a write touched exactly the rows it meant to.
+pub(crate) fn affected(result: &AnyQueryResult) -> u64 {
+    result.rows_affected()
+}
+
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+fn sqlite_wal_path(url: &str) -> PathBuf {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    PathBuf::from(format!("{path}-wal"))
+}
+
+/// Hides the password of a database URL for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Group commit for SQLite: many waiters, one `fdatasync` of the WAL file.
+struct WalSync {
+    wal_path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+    /// Tickets handed out: a ticket is taken after its commit finished.
+    requested: AtomicU64,
+    /// Every ticket up to this one is on stable storage.
+    completed: AtomicU64,
+}
+
+impl WalSync {
+    fn new(wal_path: PathBuf) -> WalSync {
+        WalSync {
+            wal_path,
+            lock: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+        }
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let _guard = self.lock.lock().await;
+        if self.completed.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to `target` belongs to a commit that finished before this point, so
+        // the fdatasync below covers all of them.
+        let target = self.requested.load(Ordering::SeqCst);
+        let path = self.wal_path.clone();
+        tokio::task::spawn_blocking(move || match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file.sync_data(),
+            // No WAL file: the last connection checkpointed and removed it, and the
+            // checkpoint already synced the database file.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err),
+        })
+        .await
+        .map_err(|err| StoreError::Other(err.to_string()))?
+        .map_err(|err| StoreError::Other(format!("fdatasync of the WAL failed: {err}")))?;
+        self.completed.store(target, Ordering::SeqCst);
+        Ok(())
+    }
+}

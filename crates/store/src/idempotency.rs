@@ -1,0 +1,1 @@
+//! idempotency: placeholder until written.

@@ -1,0 +1,1 @@
+//! merchants: placeholder until written.

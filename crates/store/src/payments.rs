@@ -1,0 +1,1 @@
+//! payments: placeholder until written.

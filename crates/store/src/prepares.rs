@@ -1,0 +1,1 @@
+//! prepares: placeholder until written.

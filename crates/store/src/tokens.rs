@@ -1,0 +1,1 @@
+//! tokens: placeholder until written.
