@@ -39,21 +39,18 @@ pub struct RawCard<'a> {
 impl CardInput {
     /// Validates raw request fields against today's date (`today`).
     pub fn parse(raw: RawCard<'_>, today: NaiveDate) -> Result<CardInput, ApiError> {
-        let number_raw = raw
-            .card_number
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| ApiError::invalid("card_number 파라메터가 누락되었습니다. (card_number is required)"))?;
-        let number: String =
-            number_raw.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+        let number_raw = raw.card_number.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            ApiError::invalid("card_number 파라메터가 누락되었습니다. (card_number is required)")
+        })?;
+        let number: String = number_raw.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
         if !(14..=16).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ApiError::invalid(
                 "카드번호 형식이 올바르지 않습니다. (card_number must be 14 to 16 digits, dashes allowed)",
             ));
         }
-        let expiry_raw = raw
-            .expiry
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| ApiError::invalid("expiry 파라메터가 누락되었습니다. (expiry is required, YYYY-MM)"))?;
+        let expiry_raw = raw.expiry.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            ApiError::invalid("expiry 파라메터가 누락되었습니다. (expiry is required, YYYY-MM)")
+        })?;
         let (expiry_year, expiry_month) = parse_expiry(expiry_raw.trim())?;
         let expired = (expiry_year, expiry_month) < (today.year(), today.month());
         if expired {
@@ -192,7 +189,12 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
     }
 
-    fn parse(number: &str, expiry: &str, birth: Option<&str>, pwd: Option<&str>) -> Result<CardInput, ApiError> {
+    fn parse(
+        number: &str,
+        expiry: &str,
+        birth: Option<&str>,
+        pwd: Option<&str>,
+    ) -> Result<CardInput, ApiError> {
         CardInput::parse(
             RawCard { card_number: Some(number), expiry: Some(expiry), birth, pwd_2digit: pwd },
             today(),
@@ -211,13 +213,31 @@ mod tests {
     #[test]
     fn refuses_bad_inputs() {
         assert!(matches!(parse("1234", "2030-12", None, None), Err(ApiError::InvalidRequest(_))));
-        assert!(matches!(parse("4092-0230-1234-567x", "2030-12", None, None), Err(ApiError::InvalidRequest(_))));
-        assert!(matches!(parse("4092023012345678", "2019-01", None, None), Err(ApiError::CardRejected(_))));
-        assert!(matches!(parse("4092023012345678", "2030-13", None, None), Err(ApiError::InvalidRequest(_))));
-        assert!(matches!(parse("4092023012345678", "2030-12", Some("821313"), None), Err(ApiError::InvalidRequest(_))));
-        assert!(matches!(parse("4092023012345678", "2030-12", Some("12345"), None), Err(ApiError::InvalidRequest(_))));
+        assert!(matches!(
+            parse("4092-0230-1234-567x", "2030-12", None, None),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse("4092023012345678", "2019-01", None, None),
+            Err(ApiError::CardRejected(_))
+        ));
+        assert!(matches!(
+            parse("4092023012345678", "2030-13", None, None),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse("4092023012345678", "2030-12", Some("821313"), None),
+            Err(ApiError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse("4092023012345678", "2030-12", Some("12345"), None),
+            Err(ApiError::InvalidRequest(_))
+        ));
         assert!(parse("4092023012345678", "2030-12", Some("1234567890"), None).is_ok());
-        assert!(matches!(parse("4092023012345678", "2030-12", None, Some("a1")), Err(ApiError::InvalidRequest(_))));
+        assert!(matches!(
+            parse("4092023012345678", "2030-12", None, Some("a1")),
+            Err(ApiError::InvalidRequest(_))
+        ));
         // The current month is still valid.
         assert!(parse("4092023012345678", "2026-11", None, None).is_ok());
     }

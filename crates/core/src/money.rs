@@ -22,7 +22,9 @@ impl ChargeAmounts {
     /// instalments of two months or more only from [`INSTALMENT_MIN_AMOUNT`].
     pub fn check(&self) -> Result<(), ApiError> {
         if self.amount <= 0 {
-            return Err(ApiError::invalid("결제금액(amount)은 0보다 큰 정수여야 합니다. (amount must be a positive integer)"));
+            return Err(ApiError::invalid(
+                "결제금액(amount)은 0보다 큰 정수여야 합니다. (amount must be a positive integer)",
+            ));
         }
         if self.tax_free < 0 || self.tax_free > self.amount {
             return Err(ApiError::invalid("면세금액(tax_free)은 0 이상, 결제금액 이하여야 합니다. (tax_free must be between 0 and amount)"));

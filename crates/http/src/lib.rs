@@ -1,1 +1,79 @@
+//! The i'mport V1 REST API over axum.
+//!
+//! Thin by design: [`params`] turns JSON or form bodies (bracket arrays) into typed
+//! [`requests`], [`auth`] finds the merchant from the token, the [`handlers`] call one
+//! [`openimp_service::Gateway`] method each, and [`envelope`] turns every result or error into
+//! `{code, message, response}` in one place. No business rule lives here.
 
+pub mod auth;
+pub mod envelope;
+pub mod handlers;
+pub mod idempotency;
+pub mod params;
+pub mod requests;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use utoipa::OpenApi;
+
+use openimp_service::Gateway;
+
+use handlers::{meta, payments, subscribe, users};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+}
+
+/// The OpenAPI document of the server, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "openimp", description = "Self-hosted i'mport (PortOne V1) compatible payment gateway"),
+    paths(
+        users::get_token,
+        subscribe::issue_customer, subscribe::get_customer, subscribe::delete_customer, subscribe::get_customers,
+        subscribe::customer_payments, subscribe::again, subscribe::onetime,
+        payments::get_one, payments::get_many, payments::find, payments::find_with_status, payments::find_all,
+        payments::find_all_with_status, payments::by_status, payments::cancel, payments::prepare,
+        payments::update_prepare, payments::get_prepare,
+    ),
+    tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"))
+)]
+pub struct ApiDoc;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/users/getToken", post(users::get_token))
+        .route("/subscribe/customers", get(subscribe::get_customers))
+        .route(
+            "/subscribe/customers/{customer_uid}",
+            post(subscribe::issue_customer).get(subscribe::get_customer).delete(subscribe::delete_customer),
+        )
+        .route("/subscribe/customers/{customer_uid}/payments", get(subscribe::customer_payments))
+        .route("/subscribe/payments/again", post(subscribe::again))
+        .route("/subscribe/payments/onetime", post(subscribe::onetime))
+        .route("/payments", get(payments::get_many))
+        .route("/payments/cancel", post(payments::cancel))
+        .route("/payments/prepare", post(payments::prepare).put(payments::update_prepare))
+        .route("/payments/prepare/{merchant_uid}", get(payments::get_prepare))
+        .route("/payments/find/{merchant_uid}", get(payments::find))
+        .route("/payments/find/{merchant_uid}/{payment_status}", get(payments::find_with_status))
+        .route("/payments/findAll/{merchant_uid}", get(payments::find_all))
+        .route("/payments/findAll/{merchant_uid}/{payment_status}", get(payments::find_all_with_status))
+        .route("/payments/status/{payment_status}", get(payments::by_status))
+        .route("/payments/{imp_uid}", get(payments::get_one))
+        .route("/openapi.json", get(meta::openapi))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id = %openimp_core::ids::random_hex(6))
+        }))
+        .with_state(state)
+}

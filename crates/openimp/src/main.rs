@@ -1,1 +1,27 @@
-fn main() {}
+//! `openimp`: the one binary. `serve` runs the API (and its background loops); the other
+//! commands administer the same database, also while a server runs on it.
+
+mod command;
+mod config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = command::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("openimp: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("openimp: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

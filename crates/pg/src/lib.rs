@@ -98,7 +98,10 @@ pub struct ChargeRequest {
 pub enum ChargeOutcome {
     Approved(Approval),
     /// The card was declined; nothing was charged.
-    Declined { code: String, message: String },
+    Declined {
+        code: String,
+        message: String,
+    },
 }
 
 /// An approved charge.
@@ -138,7 +141,10 @@ pub enum Inquiry {
     /// The PG has no record of the order: it was never charged.
     NotFound,
     Approved(Approval),
-    Declined { code: String, message: String },
+    Declined {
+        code: String,
+        message: String,
+    },
 }
 
 /// Why a connector call did not produce an answer.

@@ -1,1 +1,72 @@
+//! The business rules of openimp: tokens, billing keys, charges, cancels, prepared orders, and
+//! the reconciler that settles unknown PG outcomes.
+//!
+//! [`Gateway`] holds what every rule needs (the store, the vault, the connectors) and exposes one
+//! method per operation of the API. The HTTP layer turns requests into the command structs of
+//! these modules and the results into the i'mport envelope; nothing here knows about HTTP.
+//!
+//! **Architecture invariant:** a connector is never called while a database transaction is
+//! open. Every charge is record (pending) → call → record (outcome), DESIGN.md rule 1.
 
+pub mod auth;
+pub mod billing;
+pub mod cancel;
+pub mod channels;
+pub mod charge;
+pub mod idempotency;
+pub mod lookup;
+pub mod merchants;
+pub mod prepare;
+pub mod reconcile;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openimp_pg::sandbox::SandboxPg;
+use openimp_store::Db;
+use openimp_vault::Vault;
+
+pub use openimp_core::{error::ApiResult, ApiError};
+
+/// Knobs of the services, fixed at startup.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// How long a PG call may take before its outcome counts as unknown.
+    pub pg_timeout: Duration,
+    /// Pending payments older than this are settled by the reconciler.
+    pub reconcile_after: Duration,
+    /// Test-only fault injection: abort the process right after a PG approval, before the
+    /// outcome is recorded (proves that the reconciler settles such payments).
+    pub crash_after_pg_call: bool,
+}
+
+/// Everything the rules need. Cheap to share behind an `Arc`.
+pub struct Gateway {
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub sandbox: Arc<SandboxPg>,
+    pub config: GatewayConfig,
+    tokens: auth::TokenCache,
+}
+
+impl Gateway {
+    pub fn new(
+        db: Db,
+        vault: Arc<Vault>,
+        sandbox: Arc<SandboxPg>,
+        config: GatewayConfig,
+    ) -> Gateway {
+        Gateway { db, vault, sandbox, config, tokens: auth::TokenCache::default() }
+    }
+}
+
+/// The merchant a request acts for, established by its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantId(pub String);
+
+impl MerchantId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

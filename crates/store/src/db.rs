@@ -366,12 +366,14 @@ impl WalSync {
         // the fdatasync below covers all of them.
         let target = self.requested.load(Ordering::SeqCst);
         let path = self.wal_path.clone();
-        tokio::task::spawn_blocking(move || match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(file) => file.sync_data(),
-            // No WAL file: the last connection checkpointed and removed it, and the
-            // checkpoint already synced the database file.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(err),
+        tokio::task::spawn_blocking(move || {
+            match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(file) => file.sync_data(),
+                // No WAL file: the last connection checkpointed and removed it, and the
+                // checkpoint already synced the database file.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(err) => Err(err),
+            }
         })
         .await
         .map_err(|err| StoreError::Other(err.to_string()))?

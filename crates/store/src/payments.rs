@@ -1,1 +1,616 @@
-//! payments: placeholder until written.
+//! Payments, their cancels, and the state changes that keep money safe.
+//!
+//! Every state change is one conditional `UPDATE ... WHERE status = ...` whose affected-row count
+//! is checked, so two writers racing on one payment cannot both win.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::{Db, StoreError};
+
+/// A stored payment. `status` is internal: `pending` is shown as `ready` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub imp_uid: String,
+    pub merchant_id: String,
+    pub merchant_uid: String,
+    pub status: String,
+    pub amount: i64,
+    pub cancel_amount: i64,
+    pub cancel_reserved: i64,
+    pub tax_free: i64,
+    pub vat_amount: Option<i64>,
+    pub currency: String,
+    pub pay_method: Option<String>,
+    pub channel: Option<String>,
+    pub channel_id: Option<String>,
+    pub pg_provider: Option<String>,
+    pub pg_id: Option<String>,
+    pub pg_tid: Option<String>,
+    pub apply_num: Option<String>,
+    pub card_code: Option<String>,
+    pub card_name: Option<String>,
+    pub card_number: Option<String>,
+    pub card_type: Option<i64>,
+    pub card_quota: i64,
+    pub name: Option<String>,
+    pub buyer_name: Option<String>,
+    pub buyer_email: Option<String>,
+    pub buyer_tel: Option<String>,
+    pub buyer_addr: Option<String>,
+    pub buyer_postcode: Option<String>,
+    pub custom_data: Option<String>,
+    pub user_agent: Option<String>,
+    pub notice_url: Option<String>,
+    pub customer_uid: Option<String>,
+    pub customer_uid_usage: Option<String>,
+    pub started_at: i64,
+    pub paid_at: i64,
+    pub failed_at: i64,
+    pub cancelled_at: i64,
+    pub fail_reason: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub receipt_url: Option<String>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "imp_uid, merchant_id, merchant_uid, status, amount, cancel_amount, cancel_reserved, tax_free, vat_amount, currency, pay_method, channel, channel_id, pg_provider, pg_id, pg_tid, apply_num, card_code, card_name, card_number, card_type, card_quota, name, buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, user_agent, notice_url, customer_uid, customer_uid_usage, started_at, paid_at, failed_at, cancelled_at, fail_reason, cancel_reason, receipt_url, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
+    Ok(PaymentRow {
+        imp_uid: row.try_get(0)?,
+        merchant_id: row.try_get(1)?,
+        merchant_uid: row.try_get(2)?,
+        status: row.try_get(3)?,
+        amount: row.try_get(4)?,
+        cancel_amount: row.try_get(5)?,
+        cancel_reserved: row.try_get(6)?,
+        tax_free: row.try_get(7)?,
+        vat_amount: row.try_get(8)?,
+        currency: row.try_get(9)?,
+        pay_method: row.try_get(10)?,
+        channel: row.try_get(11)?,
+        channel_id: row.try_get(12)?,
+        pg_provider: row.try_get(13)?,
+        pg_id: row.try_get(14)?,
+        pg_tid: row.try_get(15)?,
+        apply_num: row.try_get(16)?,
+        card_code: row.try_get(17)?,
+        card_name: row.try_get(18)?,
+        card_number: row.try_get(19)?,
+        card_type: row.try_get(20)?,
+        card_quota: row.try_get(21)?,
+        name: row.try_get(22)?,
+        buyer_name: row.try_get(23)?,
+        buyer_email: row.try_get(24)?,
+        buyer_tel: row.try_get(25)?,
+        buyer_addr: row.try_get(26)?,
+        buyer_postcode: row.try_get(27)?,
+        custom_data: row.try_get(28)?,
+        user_agent: row.try_get(29)?,
+        notice_url: row.try_get(30)?,
+        customer_uid: row.try_get(31)?,
+        customer_uid_usage: row.try_get(32)?,
+        started_at: row.try_get(33)?,
+        paid_at: row.try_get(34)?,
+        failed_at: row.try_get(35)?,
+        cancelled_at: row.try_get(36)?,
+        fail_reason: row.try_get(37)?,
+        cancel_reason: row.try_get(38)?,
+        receipt_url: row.try_get(39)?,
+        updated_at: row.try_get(40)?,
+    })
+}
+
+fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// Records a new attempt. `Err(StoreError::Conflict)` when the merchant_uid already has a live
+/// (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
+pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<(), StoreError> {
+    let placeholders: Vec<String> = (1..=41).map(|i| format!("${i}")).collect();
+    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}) VALUES ({})", placeholders.join(", ")))
+        .bind(&payment.imp_uid)
+        .bind(&payment.merchant_id)
+        .bind(&payment.merchant_uid)
+        .bind(&payment.status)
+        .bind(payment.amount)
+        .bind(payment.cancel_amount)
+        .bind(payment.cancel_reserved)
+        .bind(payment.tax_free)
+        .bind(payment.vat_amount)
+        .bind(&payment.currency)
+        .bind(&payment.pay_method)
+        .bind(&payment.channel)
+        .bind(&payment.channel_id)
+        .bind(&payment.pg_provider)
+        .bind(&payment.pg_id)
+        .bind(&payment.pg_tid)
+        .bind(&payment.apply_num)
+        .bind(&payment.card_code)
+        .bind(&payment.card_name)
+        .bind(&payment.card_number)
+        .bind(payment.card_type)
+        .bind(payment.card_quota)
+        .bind(&payment.name)
+        .bind(&payment.buyer_name)
+        .bind(&payment.buyer_email)
+        .bind(&payment.buyer_tel)
+        .bind(&payment.buyer_addr)
+        .bind(&payment.buyer_postcode)
+        .bind(&payment.custom_data)
+        .bind(&payment.user_agent)
+        .bind(&payment.notice_url)
+        .bind(&payment.customer_uid)
+        .bind(&payment.customer_uid_usage)
+        .bind(payment.started_at)
+        .bind(payment.paid_at)
+        .bind(payment.failed_at)
+        .bind(payment.cancelled_at)
+        .bind(&payment.fail_reason)
+        .bind(&payment.cancel_reason)
+        .bind(&payment.receipt_url)
+        .bind(payment.updated_at)
+        .execute(db.writer())
+        .await?;
+    db.durable().await
+}
+
+/// The PG's approval, as recorded on a payment.
+#[derive(Debug, Clone)]
+pub struct ApprovalRecord {
+    pub pg_tid: String,
+    pub apply_num: String,
+    pub paid_at: i64,
+    pub card_code: String,
+    pub card_name: String,
+    pub card_number: String,
+    pub card_type: Option<i64>,
+    pub receipt_url: Option<String>,
+}
+
+/// `pending` → `paid`. Returns false when the payment was no longer pending (settled already).
+pub async fn mark_paid(
+    db: &Db,
+    imp_uid: &str,
+    approval: &ApprovalRecord,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
+         WHERE imp_uid = $9 AND status = 'pending'",
+    )
+    .bind(&approval.pg_tid)
+    .bind(&approval.apply_num)
+    .bind(approval.paid_at)
+    .bind(&approval.card_code)
+    .bind(&approval.card_name)
+    .bind(&approval.card_number)
+    .bind(approval.card_type)
+    .bind(&approval.receipt_url)
+    .bind(imp_uid)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// `pending` → `failed`. Returns false when the payment was no longer pending.
+pub async fn mark_failed(
+    db: &Db,
+    imp_uid: &str,
+    reason: &str,
+    failed_at: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'",
+    )
+    .bind(reason)
+    .bind(failed_at)
+    .bind(imp_uid)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Notes that a pending payment was looked at by the reconciler (so it is retried later, not
+/// in a tight loop).
+pub async fn touch_pending(db: &Db, imp_uid: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE payments SET updated_at = $1 WHERE imp_uid = $2 AND status = 'pending'")
+        .bind(now)
+        .bind(imp_uid)
+        .execute(db.writer())
+        .await?;
+    db.durable().await
+}
+
+/// One payment, scoped to its merchant.
+pub async fn get(
+    db: &Db,
+    merchant_id: &str,
+    imp_uid: &str,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND imp_uid = $2"
+    ))
+    .bind(merchant_id)
+    .bind(imp_uid)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(|row| from_row(&row)).transpose()?)
+}
+
+/// Payments still pending whose last update is older than `before`, across all merchants.
+pub async fn pending_before(
+    db: &Db,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, StoreError> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE status = 'pending' AND updated_at <= $1 ORDER BY updated_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
+    rows(&found)
+}
+
+/// The sort orders of i'mport's list endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sorting {
+    StartedDesc,
+    StartedAsc,
+    PaidDesc,
+    PaidAsc,
+    UpdatedDesc,
+    UpdatedAsc,
+}
+
+impl Sorting {
+    fn order_by(self) -> &'static str {
+        match self {
+            Sorting::StartedDesc => "started_at DESC, imp_uid DESC",
+            Sorting::StartedAsc => "started_at ASC, imp_uid ASC",
+            Sorting::PaidDesc => "paid_at DESC, imp_uid DESC",
+            Sorting::PaidAsc => "paid_at ASC, imp_uid ASC",
+            Sorting::UpdatedDesc => "updated_at DESC, imp_uid DESC",
+            Sorting::UpdatedAsc => "updated_at ASC, imp_uid ASC",
+        }
+    }
+}
+
+/// Which payments a list asks for. Wire statuses: `ready` also matches internal `pending`.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub merchant_uid: Option<String>,
+    pub customer_uid: Option<String>,
+    pub status: Option<String>,
+    /// (column, from, to): both bounds inclusive.
+    pub time_range: Option<(&'static str, i64, i64)>,
+}
+
+fn where_clause(merchant_id: &str, filter: &PaymentFilter) -> (String, Vec<String>, Vec<i64>) {
+    let mut clauses = vec!["merchant_id = $1".to_owned()];
+    let mut texts = vec![merchant_id.to_owned()];
+    let mut numbers = Vec::new();
+    if let Some(merchant_uid) = &filter.merchant_uid {
+        texts.push(merchant_uid.clone());
+        clauses.push(format!("merchant_uid = ${}", texts.len()));
+    }
+    if let Some(customer_uid) = &filter.customer_uid {
+        texts.push(customer_uid.clone());
+        clauses.push(format!("customer_uid = ${}", texts.len()));
+    }
+    match filter.status.as_deref() {
+        Some("ready") => clauses.push("status IN ('ready', 'pending')".to_owned()),
+        Some(status) => {
+            texts.push(status.to_owned());
+            clauses.push(format!("status = ${}", texts.len()));
+        }
+        None => {}
+    }
+    if let Some((column, from, to)) = filter.time_range {
+        numbers.push(from);
+        numbers.push(to);
+        let base = texts.len();
+        clauses.push(format!("{column} >= ${} AND {column} <= ${}", base + 1, base + 2));
+    }
+    (clauses.join(" AND "), texts, numbers)
+}
+
+/// A page of payments (page from 1) and the total count.
+pub async fn list(
+    db: &Db,
+    merchant_id: &str,
+    filter: &PaymentFilter,
+    sorting: Sorting,
+    page: i64,
+    limit: i64,
+) -> Result<(Vec<PaymentRow>, i64), StoreError> {
+    let (clause, texts, numbers) = where_clause(merchant_id, filter);
+    let n_params = texts.len() + numbers.len();
+    let count_sql = format!("SELECT COUNT(*) FROM payments WHERE {clause}");
+    let list_sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE {clause} ORDER BY {} LIMIT ${} OFFSET ${}",
+        sorting.order_by(),
+        n_params + 1,
+        n_params + 2
+    );
+    let mut count_query = sqlx::query(&count_sql);
+    let mut list_query = sqlx::query(&list_sql);
+    for text in &texts {
+        count_query = count_query.bind(text.clone());
+        list_query = list_query.bind(text.clone());
+    }
+    for number in &numbers {
+        count_query = count_query.bind(*number);
+        list_query = list_query.bind(*number);
+    }
+    let total: i64 = count_query.fetch_one(db.reader()).await?.try_get(0)?;
+    let found = list_query.bind(limit).bind((page - 1) * limit).fetch_all(db.reader()).await?;
+    Ok((rows(&found)?, total))
+}
+
+/// The first payment of a merchant_uid under `sorting`.
+pub async fn find_one(
+    db: &Db,
+    merchant_id: &str,
+    filter: &PaymentFilter,
+    sorting: Sorting,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let (found, _) = list(db, merchant_id, filter, sorting, 1, 1).await?;
+    Ok(found.into_iter().next())
+}
+
+/// Payments by imp_uid or merchant_uid (latest attempt per merchant_uid), in the order asked,
+/// without duplicates.
+pub async fn get_many(
+    db: &Db,
+    merchant_id: &str,
+    imp_uids: &[String],
+    merchant_uids: &[String],
+) -> Result<Vec<PaymentRow>, StoreError> {
+    let mut found: Vec<PaymentRow> = Vec::new();
+    for imp_uid in imp_uids {
+        if let Some(row) = get(db, merchant_id, imp_uid).await? {
+            if !found.iter().any(|p| p.imp_uid == row.imp_uid) {
+                found.push(row);
+            }
+        }
+    }
+    for merchant_uid in merchant_uids {
+        let filter =
+            PaymentFilter { merchant_uid: Some(merchant_uid.clone()), ..PaymentFilter::default() };
+        if let Some(row) = find_one(db, merchant_id, &filter, Sorting::StartedDesc).await? {
+            if !found.iter().any(|p| p.imp_uid == row.imp_uid) {
+                found.push(row);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A cancel, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelRow {
+    pub cancellation_id: String,
+    pub imp_uid: String,
+    pub merchant_id: String,
+    pub state: String,
+    pub pg_tid: Option<String>,
+    pub amount: i64,
+    pub tax_free: i64,
+    pub vat_amount: Option<i64>,
+    pub reason: String,
+    pub receipt_url: Option<String>,
+    pub requested_at: i64,
+    pub cancelled_at: i64,
+}
+
+const CANCEL_COLUMNS: &str = "cancellation_id, imp_uid, merchant_id, state, pg_tid, amount, tax_free, vat_amount, reason, receipt_url, requested_at, cancelled_at";
+
+fn cancel_from_row(row: &AnyRow) -> Result<CancelRow, sqlx::Error> {
+    Ok(CancelRow {
+        cancellation_id: row.try_get(0)?,
+        imp_uid: row.try_get(1)?,
+        merchant_id: row.try_get(2)?,
+        state: row.try_get(3)?,
+        pg_tid: row.try_get(4)?,
+        amount: row.try_get(5)?,
+        tax_free: row.try_get(6)?,
+        vat_amount: row.try_get(7)?,
+        reason: row.try_get(8)?,
+        receipt_url: row.try_get(9)?,
+        requested_at: row.try_get(10)?,
+        cancelled_at: row.try_get(11)?,
+    })
+}
+
+/// Why a cancel could not be reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveRefusal {
+    /// The payment is not paid (or already fully cancelled, or another cancel holds the rest).
+    NotCancellable { status: String, balance: i64 },
+    /// The caller's checksum is not the cancellable balance.
+    ChecksumMismatch { balance: i64 },
+    /// The amount is more than what remains.
+    BeyondBalance { balance: i64 },
+}
+
+/// Reserves `cancel.amount` of the payment's balance and records the cancel as `pending`, in one
+/// transaction. After this the PG may be called; two cancels can never reserve more than the
+/// amount between them.
+pub async fn reserve_cancel(
+    db: &Db,
+    cancel: &CancelRow,
+    checksum: Option<i64>,
+) -> Result<Result<(), ReserveRefusal>, StoreError> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(&format!(
+        "SELECT status, amount, cancel_amount, cancel_reserved FROM payments WHERE merchant_id = $1 AND imp_uid = $2{}",
+        db.for_update()
+    ))
+    .bind(&cancel.merchant_id)
+    .bind(&cancel.imp_uid)
+    .fetch_one(&mut *tx)
+    .await?;
+    let status: String = row.try_get(0)?;
+    let amount: i64 = row.try_get(1)?;
+    let cancel_amount: i64 = row.try_get(2)?;
+    let reserved: i64 = row.try_get(3)?;
+    let balance = amount - cancel_amount;
+    let free = amount - reserved;
+    let refusal = if status != "paid" {
+        Some(ReserveRefusal::NotCancellable { status, balance })
+    } else if checksum.is_some_and(|checksum| checksum != balance) {
+        Some(ReserveRefusal::ChecksumMismatch { balance })
+    } else if free <= 0 {
+        Some(ReserveRefusal::NotCancellable { status, balance })
+    } else if cancel.amount > free {
+        Some(ReserveRefusal::BeyondBalance { balance: free })
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        tx.rollback().await?;
+        return Ok(Err(refusal));
+    }
+    sqlx::query("UPDATE payments SET cancel_reserved = cancel_reserved + $1 WHERE imp_uid = $2")
+        .bind(cancel.amount)
+        .bind(&cancel.imp_uid)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO payment_cancels ({CANCEL_COLUMNS}) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, 0)"
+    ))
+    .bind(&cancel.cancellation_id)
+    .bind(&cancel.imp_uid)
+    .bind(&cancel.merchant_id)
+    .bind(&cancel.pg_tid)
+    .bind(cancel.amount)
+    .bind(cancel.tax_free)
+    .bind(cancel.vat_amount)
+    .bind(&cancel.reason)
+    .bind(&cancel.receipt_url)
+    .bind(cancel.requested_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db.durable().await?;
+    Ok(Ok(()))
+}
+
+/// The PG confirmed a reserved cancel: record it and move the payment's balance, in one
+/// transaction. A payment becomes `cancelled` only once fully refunded.
+pub async fn complete_cancel(
+    db: &Db,
+    cancellation_id: &str,
+    pg_tid: &str,
+    cancelled_at: i64,
+    receipt_url: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(
+        "SELECT imp_uid, amount, reason FROM payment_cancels WHERE cancellation_id = $1 AND state = 'pending'",
+    )
+    .bind(cancellation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    let imp_uid: String = row.try_get(0)?;
+    let amount: i64 = row.try_get(1)?;
+    let reason: String = row.try_get(2)?;
+    sqlx::query(
+        "UPDATE payment_cancels SET state = 'done', pg_tid = $1, cancelled_at = $2, receipt_url = $3 WHERE cancellation_id = $4",
+    )
+    .bind(pg_tid)
+    .bind(cancelled_at)
+    .bind(receipt_url)
+    .bind(cancellation_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE payments SET cancel_amount = cancel_amount + $1, cancel_reason = $2, cancelled_at = $3, updated_at = $3, \
+         status = CASE WHEN cancel_amount + $1 >= amount THEN 'cancelled' ELSE status END WHERE imp_uid = $4",
+    )
+    .bind(amount)
+    .bind(&reason)
+    .bind(cancelled_at)
+    .bind(&imp_uid)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db.durable().await?;
+    Ok(true)
+}
+
+/// The PG refused a reserved cancel: give the reservation back.
+pub async fn fail_cancel(db: &Db, cancellation_id: &str) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query("SELECT imp_uid, amount FROM payment_cancels WHERE cancellation_id = $1 AND state = 'pending'")
+        .bind(cancellation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = row {
+        let imp_uid: String = row.try_get(0)?;
+        let amount: i64 = row.try_get(1)?;
+        sqlx::query("UPDATE payment_cancels SET state = 'failed' WHERE cancellation_id = $1")
+            .bind(cancellation_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE payments SET cancel_reserved = cancel_reserved - $1 WHERE imp_uid = $2",
+        )
+        .bind(amount)
+        .bind(&imp_uid)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    db.durable().await
+}
+
+/// Completed cancels of the given payments, oldest first, by imp_uid.
+pub async fn cancels_for(
+    db: &Db,
+    imp_uids: &[&str],
+) -> Result<HashMap<String, Vec<CancelRow>>, StoreError> {
+    let mut by_payment: HashMap<String, Vec<CancelRow>> = HashMap::new();
+    if imp_uids.is_empty() {
+        return Ok(by_payment);
+    }
+    for chunk in imp_uids.chunks(200) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = 'done' AND imp_uid IN ({}) ORDER BY cancelled_at, requested_at",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for imp_uid in chunk {
+            query = query.bind(imp_uid.to_string());
+        }
+        for row in query.fetch_all(db.reader()).await? {
+            let cancel = cancel_from_row(&row)?;
+            by_payment.entry(cancel.imp_uid.clone()).or_default().push(cancel);
+        }
+    }
+    Ok(by_payment)
+}
+
+/// Cancels whose PG outcome is unknown, older than `before` (for the reconciler).
+pub async fn pending_cancels_before(db: &Db, before: i64) -> Result<Vec<CancelRow>, StoreError> {
+    let found = sqlx::query(&format!(
+        "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = 'pending' AND requested_at <= $1 ORDER BY requested_at LIMIT 100"
+    ))
+    .bind(before)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(found.iter().map(cancel_from_row).collect::<Result<_, _>>()?)
+}

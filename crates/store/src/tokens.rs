@@ -1,1 +1,110 @@
-//! tokens: placeholder until written.
+//! REST access tokens. Looked up by hash; the token itself is kept sealed so that getToken can
+//! hand the same token out again while it is valid (i'mport's rule), on any node.
+
+use sqlx::Row;
+
+use crate::db::{Db, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub token_hash: String,
+    pub merchant_id: String,
+    pub token_sealed: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// The merchant's token that is still valid at `now`, the one expiring last.
+pub async fn current_for_merchant(
+    db: &Db,
+    merchant_id: &str,
+    now: i64,
+) -> Result<Option<TokenRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT token_hash, merchant_id, token_sealed, issued_at, expires_at FROM access_tokens WHERE merchant_id = $1 AND expires_at > $2 ORDER BY expires_at DESC LIMIT 1",
+    )
+    .bind(merchant_id)
+    .bind(now)
+    .fetch_optional(db.reader())
+    .await?;
+    row.map(|row| {
+        Ok(TokenRow {
+            token_hash: row.try_get(0)?,
+            merchant_id: row.try_get(1)?,
+            token_sealed: row.try_get(2)?,
+            issued_at: row.try_get(3)?,
+            expires_at: row.try_get(4)?,
+        })
+    })
+    .transpose()
+    .map_err(|err: sqlx::Error| err.into())
+}
+
+/// Stores a new token and drops the merchant's long-expired ones.
+pub async fn insert(db: &Db, token: &TokenRow) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM access_tokens WHERE merchant_id = $1 AND expires_at < $2")
+        .bind(&token.merchant_id)
+        .bind(token.issued_at - 86_400)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, merchant_id, token_sealed, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token.token_hash)
+    .bind(&token.merchant_id)
+    .bind(&token.token_sealed)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db.durable().await
+}
+
+/// Moves a token's expiry forward (never backward: another node may have extended it already).
+pub async fn extend(db: &Db, token_hash: &str, expires_at: i64) -> Result<i64, StoreError> {
+    sqlx::query(
+        "UPDATE access_tokens SET expires_at = $1 WHERE token_hash = $2 AND expires_at < $1",
+    )
+    .bind(expires_at)
+    .bind(token_hash)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    let row = sqlx::query("SELECT expires_at FROM access_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_one(db.reader())
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// (merchant_id, expires_at) of a token, by its hash.
+pub async fn lookup(db: &Db, token_hash: &str) -> Result<Option<(String, i64)>, StoreError> {
+    let row =
+        sqlx::query("SELECT merchant_id, expires_at FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(db.reader())
+            .await?;
+    Ok(row.map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?))).transpose()?)
+}
+
+/// Every token (master-key rotation re-wraps their sealed copies).
+pub async fn list_all(db: &Db) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT token_hash, merchant_id, token_sealed FROM access_tokens")
+        .fetch_all(db.reader())
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+        .collect::<Result<_, _>>()?)
+}
+
+pub async fn set_sealed(db: &Db, token_hash: &str, sealed: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE access_tokens SET token_sealed = $1 WHERE token_hash = $2")
+        .bind(sealed)
+        .bind(token_hash)
+        .execute(db.writer())
+        .await?;
+    db.durable().await
+}

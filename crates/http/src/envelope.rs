@@ -1,0 +1,58 @@
+//! The `{code, message, response}` envelope of every answer, and the one place where an
+//! [`ApiError`] becomes an HTTP response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use openimp_core::ApiError;
+
+/// The i'mport envelope, for the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// 0 on success; non-zero on failure.
+    pub code: i64,
+    /// null on success; a (Korean) explanation on failure.
+    pub message: Option<String>,
+    /// null on failure.
+    pub response: Option<T>,
+}
+
+/// A successful answer: HTTP 200, `code` 0.
+pub fn ok<T: Serialize>(response: T) -> Response {
+    with_status(StatusCode::OK, response)
+}
+
+/// A successful answer with another status (207 for partial multi-gets).
+pub fn with_status<T: Serialize>(status: StatusCode, response: T) -> Response {
+    (status, Json(json!({ "code": 0, "message": null, "response": response }))).into_response()
+}
+
+/// An error on its way to the wire.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(err: ApiError) -> Self {
+        HttpError(err)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.0.envelope_parts();
+        match &self.0 {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
+            _ => {}
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({ "code": code, "message": message, "response": null })))
+            .into_response()
+    }
+}
+
+pub type HttpResult = Result<Response, HttpError>;

@@ -1,0 +1,22 @@
+//! One module per resource; one function per operation.
+
+pub mod meta;
+pub mod payments;
+pub mod subscribe;
+pub mod users;
+
+use openimp_core::ApiError;
+
+/// A required string field, or the i'mport-style "missing parameter" error.
+pub(crate) fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(|| {
+        ApiError::invalid(format!("{field} 파라메터가 누락되었습니다. ({field} is required)"))
+    })
+}
+
+/// A required integer field.
+pub(crate) fn required_i64(value: Option<i64>, field: &str) -> Result<i64, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::invalid(format!("{field} 파라메터가 누락되었습니다. ({field} is required)"))
+    })
+}

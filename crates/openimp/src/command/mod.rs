@@ -1,0 +1,51 @@
+//! The command tree. Each subcommand lives in its own module with a `run`.
+
+mod admin;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DataOptions;
+
+/// Self-hosted payment gateway speaking the i'mport (PortOne V1) API.
+#[derive(Debug, Parser)]
+#[command(name = "openimp", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    data: DataOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (with its reconciler).
+    Serve(serve::ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage merchants.
+    #[command(subcommand)]
+    Merchant(admin::MerchantCommand),
+    /// Manage a merchant's PG channels.
+    #[command(subcommand)]
+    Channel(admin::ChannelCommand),
+    /// Inspect the sandbox PG.
+    #[command(subcommand)]
+    Sandbox(admin::SandboxCommand),
+    /// Manage the card vault's master key.
+    #[command(subcommand)]
+    Vault(admin::VaultCommand),
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::run(&self.data, args).await,
+            Command::Migrate => admin::migrate(&self.data).await,
+            Command::Merchant(command) => command.run(&self.data).await,
+            Command::Channel(command) => command.run(&self.data).await,
+            Command::Sandbox(command) => command.run(&self.data).await,
+            Command::Vault(command) => command.run(&self.data).await,
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! `openimp serve`: the API server, its reconciler, and the demo merchant of a new database.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use openimp_pg::sandbox::SandboxPg;
+use openimp_service::merchants::NewMerchant;
+use openimp_service::{Gateway, GatewayConfig};
+
+use crate::config::DataOptions;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "OPENIMP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Delay the sandbox PG adds to every call, in milliseconds (to simulate a slow PG).
+    #[arg(long, env = "OPENIMP_SANDBOX_DELAY_MS", default_value_t = 0)]
+    sandbox_delay_ms: u64,
+    /// How long a PG call may take before its outcome counts as unknown.
+    #[arg(long, default_value_t = 30)]
+    pg_timeout_secs: u64,
+    /// How often the reconciler looks for payments with an unknown outcome.
+    #[arg(long, default_value_t = 30)]
+    reconcile_interval_secs: u64,
+    /// A payment pending for longer than this is settled by asking its PG.
+    #[arg(long, default_value_t = 60)]
+    reconcile_after_secs: u64,
+    /// Log lines as JSON.
+    #[arg(long)]
+    log_json: bool,
+    /// Test only: abort right after a PG approval, before recording it.
+    #[arg(long, hide = true)]
+    fault_crash_after_pg_call: bool,
+}
+
+pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    let vault = data.open_vault()?;
+    let db = data.open_db().await?;
+    let sandbox =
+        Arc::new(SandboxPg::new(db.clone(), Duration::from_millis(args.sandbox_delay_ms)));
+    let gateway = Arc::new(Gateway::new(
+        db.clone(),
+        vault,
+        sandbox,
+        GatewayConfig {
+            pg_timeout: Duration::from_secs(args.pg_timeout_secs),
+            reconcile_after: Duration::from_secs(args.reconcile_after_secs),
+            crash_after_pg_call: args.fault_crash_after_pg_call,
+        },
+    ));
+    ensure_demo_merchant(data, &gateway, args.listen).await?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let reconciler = tokio::spawn(gateway.clone().run_reconciler(
+        Duration::from_secs(args.reconcile_interval_secs.max(1)),
+        shutdown_rx.clone(),
+    ));
+    let app = openimp_http::router(openimp_http::AppState { gateway });
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "openimp listening on http://{address}")?;
+        stdout.flush()?;
+    }
+    tracing::info!(%address, "listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = shutdown_tx.send(true);
+    let _ = reconciler.await;
+    db.close().await;
+    Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// On an empty database, creates a demo merchant and prints how to use it. Its credentials are
+/// kept in `<data-dir>/demo-merchant.json` (mode 0600) so later starts can print them again:
+/// a convenience for the sandbox, never used for a real merchant.
+async fn ensure_demo_merchant(
+    data: &DataOptions,
+    gateway: &Gateway,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let base = format!("http://{listen}");
+    if openimp_store::merchants::count(&gateway.db).await? == 0 {
+        let credentials = gateway
+            .create_merchant(NewMerchant {
+                name: "demo".to_owned(),
+                imp_key: None,
+                imp_secret: None,
+            })
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot create the demo merchant: {err}"))?;
+        let json = serde_json::json!({
+            "imp_code": credentials.imp_code,
+            "imp_key": credentials.imp_key,
+            "imp_secret": credentials.imp_secret,
+        });
+        if data.database_url.is_none() {
+            write_private(&data.demo_file(), &serde_json::to_string_pretty(&json)?)?;
+        }
+        print_demo(&json, &base)?;
+    } else if let Ok(text) = std::fs::read_to_string(data.demo_file()) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+            print_demo(&json, &base)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_demo(json: &serde_json::Value, base: &str) -> anyhow::Result<()> {
+    let field = |name: &str| json.get(name).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "demo merchant (sandbox PG, test mode):")?;
+    writeln!(out, "  merchant code (IMP.init): {}", field("imp_code"))?;
+    writeln!(out, "  REST API key:             {}", field("imp_key"))?;
+    writeln!(out, "  REST API secret:          {}", field("imp_secret"))?;
+    writeln!(
+        out,
+        "  try: curl -s -X POST {base}/users/getToken -H 'Content-Type: application/json' -d '{{\"imp_key\":\"{}\",\"imp_secret\":\"{}\"}}'",
+        field("imp_key"),
+        field("imp_secret")
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::fs::OpenOptions;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file =
+        options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}

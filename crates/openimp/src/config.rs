@@ -1,0 +1,93 @@
+//! Where the data lives and how to open it: the data directory, the database URL, the vault.
+//! The environment is read here (through clap) and nowhere below the binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use openimp_store::{Db, DbConfig, SqliteSync};
+use openimp_vault::Vault;
+
+/// Options every command that opens the database shares.
+#[derive(Debug, Clone, Args)]
+pub struct DataOptions {
+    /// Directory for the embedded SQLite database and the master key file.
+    #[arg(long, env = "OPENIMP_DATA_DIR", default_value = "./openimp-data", global = true)]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
+    #[arg(long, env = "OPENIMP_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Largest number of database connections (PostgreSQL).
+    #[arg(long, env = "OPENIMP_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub max_connections: u32,
+    /// SQLite durability: `group` (commits fsync'd together before answering) or `full`
+    /// (every commit fsyncs on its own).
+    #[arg(long, env = "OPENIMP_SQLITE_SYNC", default_value = "group", value_parser = ["group", "full"], global = true)]
+    pub sqlite_sync: String,
+    /// Master key (64 hex characters or base64 of 32 bytes); without it, `<data-dir>/master.key`
+    /// is used, created on first start.
+    #[arg(long, env = "OPENIMP_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
+}
+
+impl DataOptions {
+    pub fn db_config(&self) -> anyhow::Result<DbConfig> {
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!("cannot create data directory {}", self.data_dir.display())
+                })?;
+                let dir = std::fs::canonicalize(&self.data_dir)?;
+                format!("sqlite://{}", dir.join("openimp.db").display())
+            }
+        };
+        Ok(DbConfig {
+            url,
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_sync: if self.sqlite_sync == "full" {
+                SqliteSync::Full
+            } else {
+                SqliteSync::Group
+            },
+        })
+    }
+
+    /// Connects and migrates.
+    pub async fn open_db(&self) -> anyhow::Result<Db> {
+        let config = self.db_config()?;
+        Db::connect(&config).await.with_context(|| {
+            format!("cannot open the database {}", openimp_store_redact(&config.url))
+        })
+    }
+
+    /// The vault, from OPENIMP_MASTER_KEY or the key file in the data directory.
+    pub fn open_vault(&self) -> anyhow::Result<Arc<Vault>> {
+        let env_key = self.master_key.as_deref();
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        let vault =
+            Vault::load_or_create(&self.data_dir, env_key).context("cannot load the master key")?;
+        Ok(Arc::new(vault))
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    pub fn demo_file(&self) -> PathBuf {
+        Path::new(&self.data_dir).join("demo-merchant.json")
+    }
+}
+
+fn openimp_store_redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,139 @@
+//! REST credentials and access tokens (`POST /users/getToken`).
+//!
+//! i'mport's token rules: 30 minutes; asked again while valid, the same token comes back with
+//! the same expiry, except in its last minute, when the expiry moves 5 minutes later. Tokens are
+//! stored (hashed for lookup, sealed for re-issue), so every node sharing the database accepts
+//! them.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use openimp_core::time::now;
+use openimp_core::wire::AccessToken;
+use openimp_core::ApiError;
+use openimp_store::{merchants, tokens};
+use openimp_vault::Aad;
+use sha2::{Digest, Sha256};
+
+use crate::{ApiResult, Gateway, MerchantId};
+
+/// Token lifetime.
+pub const TOKEN_TTL_SECS: i64 = 30 * 60;
+/// A token asked for within this many seconds of its expiry is extended.
+const EXTEND_WINDOW_SECS: i64 = 60;
+const EXTEND_BY_SECS: i64 = 5 * 60;
+
+/// token hash → (merchant, expiry). Only ever shortens a database round trip: an entry that
+/// looks expired is checked against the database again (another node may have extended it).
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    entries: RwLock<HashMap<String, (String, i64)>>,
+}
+
+/// `sha256(salt || secret)` in hex: how REST secrets are stored.
+pub fn hash_secret(salt: &str, secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(secret.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two strings in time independent of where they differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn token_aad(merchant_id: &str) -> Aad<'_> {
+    Aad { purpose: "access_token", merchant_id, subject: "" }
+}
+
+impl Gateway {
+    /// `POST /users/getToken`.
+    pub async fn get_token(&self, imp_key: &str, imp_secret: &str) -> ApiResult<AccessToken> {
+        let merchant = merchants::find_by_imp_key(&self.db, imp_key).await?;
+        let Some(merchant) = merchant else { return Err(ApiError::BadCredentials) };
+        if !constant_time_eq(&hash_secret(&merchant.secret_salt, imp_secret), &merchant.secret_hash)
+        {
+            return Err(ApiError::BadCredentials);
+        }
+        let now = now();
+        if let Some(current) =
+            tokens::current_for_merchant(&self.db, &merchant.imp_code, now).await?
+        {
+            let token = self
+                .vault
+                .open_str(&current.token_sealed, &token_aad(&merchant.imp_code))
+                .map_err(ApiError::internal)?;
+            let mut expires_at = current.expires_at;
+            if expires_at - now <= EXTEND_WINDOW_SECS {
+                expires_at =
+                    tokens::extend(&self.db, &current.token_hash, expires_at + EXTEND_BY_SECS)
+                        .await?;
+            }
+            self.cache_token(&current.token_hash, &merchant.imp_code, expires_at);
+            return Ok(AccessToken {
+                access_token: token.to_string(),
+                now,
+                expired_at: expires_at,
+            });
+        }
+        let token = openimp_core::ids::random_hex(20);
+        let token_hash = hash_token(&token);
+        let sealed = self
+            .vault
+            .seal_str(&token, &token_aad(&merchant.imp_code))
+            .map_err(ApiError::internal)?;
+        let expires_at = now + TOKEN_TTL_SECS;
+        tokens::insert(
+            &self.db,
+            &tokens::TokenRow {
+                token_hash: token_hash.clone(),
+                merchant_id: merchant.imp_code.clone(),
+                token_sealed: sealed,
+                issued_at: now,
+                expires_at,
+            },
+        )
+        .await?;
+        self.cache_token(&token_hash, &merchant.imp_code, expires_at);
+        Ok(AccessToken { access_token: token, now, expired_at: expires_at })
+    }
+
+    /// The merchant a token belongs to, if the token is valid now.
+    pub async fn authenticate(&self, token: &str) -> ApiResult<MerchantId> {
+        if token.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
+        let token_hash = hash_token(token);
+        let now = now();
+        let cached =
+            self.tokens.entries.read().ok().and_then(|entries| entries.get(&token_hash).cloned());
+        if let Some((merchant_id, expires_at)) = cached {
+            if expires_at > now {
+                return Ok(MerchantId(merchant_id));
+            }
+        }
+        match tokens::lookup(&self.db, &token_hash).await? {
+            Some((merchant_id, expires_at)) if expires_at > now => {
+                self.cache_token(&token_hash, &merchant_id, expires_at);
+                Ok(MerchantId(merchant_id))
+            }
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+
+    fn cache_token(&self, token_hash: &str, merchant_id: &str, expires_at: i64) {
+        if let Ok(mut entries) = self.tokens.entries.write() {
+            if entries.len() > 100_000 {
+                let now = now();
+                entries.retain(|_, (_, expiry)| *expiry > now);
+            }
+            entries.insert(token_hash.to_owned(), (merchant_id.to_owned(), expires_at));
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Billing keys (`/subscribe/customers/{customer_uid}`): issue from keyed card data, look up,
+//! delete. The PG's key is sealed in the vault, bound to the merchant and customer_uid; the
+//! merchant only ever sees the masked card.
+
+use openimp_core::card::{CardInput, RawCard};
+use openimp_core::time::now;
+use openimp_core::wire::{Customer, Paged, Payment};
+use openimp_core::ApiError;
+use openimp_pg::{ConnectorError, IssueKeyRequest};
+use openimp_store::customers::{self, CustomerRow};
+use openimp_store::merchants::ChannelRow;
+use openimp_store::payments::{self, PaymentFilter, Sorting};
+use openimp_vault::Aad;
+
+use crate::{ApiResult, Gateway, MerchantId};
+
+/// `POST /subscribe/customers/{customer_uid}`.
+#[derive(Debug, Clone, Default)]
+pub struct IssueKeyCommand {
+    pub customer_uid: String,
+    pub card_number: Option<String>,
+    pub expiry: Option<String>,
+    pub birth: Option<String>,
+    pub pwd_2digit: Option<String>,
+    pub pg: Option<String>,
+    pub customer_id: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_tel: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_addr: Option<String>,
+    pub customer_postcode: Option<String>,
+}
+
+/// The associated data that binds a sealed billing key to its merchant and customer_uid.
+pub(crate) fn billing_key_aad<'a>(merchant_id: &'a str, customer_uid: &'a str) -> Aad<'a> {
+    Aad { purpose: "billing_key", merchant_id, subject: customer_uid }
+}
+
+/// customer_uid: required, at most 80 characters.
+pub(crate) fn check_customer_uid(customer_uid: &str) -> ApiResult<()> {
+    if customer_uid.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "customer_uid 파라메터가 누락되었습니다. (customer_uid is required)",
+        ));
+    }
+    if customer_uid.chars().count() > 80 {
+        return Err(ApiError::invalid(
+            "customer_uid는 80자 이내여야 합니다. (customer_uid is at most 80 characters)",
+        ));
+    }
+    Ok(())
+}
+
+/// KG Inicis window-billing contracts (seed 002) cannot issue keys or charge keyed cards over REST.
+pub(crate) fn require_keyed_billing(channel: &ChannelRow) -> ApiResult<()> {
+    if channel.keyed_billing {
+        Ok(())
+    } else {
+        Err(ApiError::rejected(format!(
+            "{}.{} 채널은 REST API 비인증 결제(/subscribe/customers, /subscribe/payments/onetime)를 지원하지 않습니다. 결제창(IMP.request_pay)으로 빌링키를 발급하세요. (this channel only issues billing keys through the payment window)",
+            channel.pg_provider, channel.mid
+        )))
+    }
+}
+
+fn trimmed(value: Option<String>, max: usize, field: &str) -> ApiResult<Option<String>> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max => Err(ApiError::invalid(format!(
+            "{field}는 {max}자 이내여야 합니다. ({field} is at most {max} characters)"
+        ))),
+        other => Ok(other),
+    }
+}
+
+impl Gateway {
+    /// Issues (or replaces) the billing key of a customer_uid from keyed card data.
+    pub async fn issue_billing_key(
+        &self,
+        merchant: &MerchantId,
+        command: IssueKeyCommand,
+    ) -> ApiResult<Customer> {
+        check_customer_uid(&command.customer_uid)?;
+        let card = CardInput::parse(
+            RawCard {
+                card_number: command.card_number.as_deref(),
+                expiry: command.expiry.as_deref(),
+                birth: command.birth.as_deref(),
+                pwd_2digit: command.pwd_2digit.as_deref(),
+            },
+            chrono::Utc::now().date_naive(),
+        )?;
+        let channel = self.resolve_channel(merchant.as_str(), command.pg.as_deref()).await?;
+        require_keyed_billing(&channel)?;
+        let (stored, _) = self.issue_on_channel(merchant, &channel, card, command).await?;
+        Ok(crate::view::customer(&stored))
+    }
+
+    /// Asks the channel's PG for a key and stores it sealed. Returns the row and the PG key.
+    pub(crate) async fn issue_on_channel(
+        &self,
+        merchant: &MerchantId,
+        channel: &ChannelRow,
+        card: CardInput,
+        command: IssueKeyCommand,
+    ) -> ApiResult<(CustomerRow, String)> {
+        check_customer_uid(&command.customer_uid)?;
+        let customer_name = trimmed(command.customer_name, 20, "customer_name")?;
+        let customer_tel = trimmed(command.customer_tel, 20, "customer_tel")?;
+        let customer_email = trimmed(command.customer_email, 200, "customer_email")?;
+        let customer_addr = trimmed(command.customer_addr, 200, "customer_addr")?;
+        let customer_postcode = trimmed(command.customer_postcode, 8, "customer_postcode")?;
+        let (connector, context) = self.connector_for(channel)?;
+        let request = IssueKeyRequest { card, customer_uid: command.customer_uid.clone() };
+        let issued = match tokio::time::timeout(
+            self.config.pg_timeout,
+            connector.issue_billing_key(&context, request),
+        )
+        .await
+        {
+            Ok(Ok(issued)) => issued,
+            Ok(Err(ConnectorError::CardRejected { code, message })) => {
+                return Err(ApiError::CardRejected(format!(
+                    "카드정보 인증에 실패하였습니다. [{code}]{message}"
+                )))
+            }
+            Ok(Err(ConnectorError::Unsupported(detail))) => return Err(ApiError::rejected(detail)),
+            Ok(Err(err)) => {
+                return Err(ApiError::rejected(format!("빌링키 발급에 실패하였습니다. {err}")))
+            }
+            Err(_) => {
+                return Err(ApiError::rejected(
+                    "빌링키 발급에 실패하였습니다. PG 응답 시간 초과 (PG timeout)",
+                ))
+            }
+        };
+        let sealed = self
+            .vault
+            .seal_str(
+                &issued.billing_key,
+                &billing_key_aad(merchant.as_str(), &command.customer_uid),
+            )
+            .map_err(ApiError::internal)?;
+        let now = now();
+        let row = CustomerRow {
+            merchant_id: merchant.as_str().to_owned(),
+            customer_uid: command.customer_uid,
+            channel_id: channel.id.clone(),
+            pg_provider: channel.pg_provider.clone(),
+            pg_id: channel.mid.clone(),
+            billing_key_sealed: sealed,
+            card_code: Some(issued.card.card_code),
+            card_name: Some(issued.card.card_name),
+            card_number: Some(issued.card.card_number),
+            card_type: issued.card.card_type,
+            customer_id: command.customer_id,
+            customer_name,
+            customer_tel,
+            customer_email,
+            customer_addr,
+            customer_postcode,
+            inserted: now,
+            updated: now,
+        };
+        let stored = customers::upsert(&self.db, &row).await?;
+        Ok((stored, issued.billing_key))
+    }
+
+    pub async fn get_billing_key(
+        &self,
+        merchant: &MerchantId,
+        customer_uid: &str,
+    ) -> ApiResult<Customer> {
+        customers::get(&self.db, merchant.as_str(), customer_uid)
+            .await?
+            .map(|row| crate::view::customer(&row))
+            .ok_or_else(|| {
+                ApiError::not_found("등록되지 않은 구매자입니다. (unknown customer_uid)")
+            })
+    }
+
+    /// The live keys among `customer_uids` (the HTTP layer answers 207 when some are missing).
+    pub async fn get_billing_keys(
+        &self,
+        merchant: &MerchantId,
+        customer_uids: &[String],
+    ) -> ApiResult<Vec<Customer>> {
+        if customer_uids.is_empty() {
+            return Err(ApiError::invalid(
+                "customer_uid[] 파라메터가 누락되었습니다. (customer_uid[] is required)",
+            ));
+        }
+        if customer_uids.len() > 100 {
+            return Err(ApiError::invalid(
+                "한 번에 100개까지 조회할 수 있습니다. (at most 100 ids per request)",
+            ));
+        }
+        let rows = customers::get_many(&self.db, merchant.as_str(), customer_uids).await?;
+        Ok(rows.iter().map(crate::view::customer).collect())
+    }
+
+    /// Deletes a key: first locally (no new charge can use it), then at the PG.
+    pub async fn delete_billing_key(
+        &self,
+        merchant: &MerchantId,
+        customer_uid: &str,
+    ) -> ApiResult<Customer> {
+        let found = customers::get_with_channel(&self.db, merchant.as_str(), customer_uid).await?;
+        let Some((customer, channel)) = found else {
+            return Err(ApiError::not_found("등록되지 않은 구매자입니다. (unknown customer_uid)"));
+        };
+        if !customers::mark_deleted(&self.db, merchant.as_str(), customer_uid, now()).await? {
+            return Err(ApiError::not_found("등록되지 않은 구매자입니다. (unknown customer_uid)"));
+        }
+        if let Some(channel) = channel {
+            let billing_key = self
+                .vault
+                .open_str(
+                    &customer.billing_key_sealed,
+                    &billing_key_aad(merchant.as_str(), customer_uid),
+                )
+                .map_err(ApiError::internal)?;
+            match self.connector_for(&channel) {
+                Ok((connector, context)) => {
+                    if let Err(err) = connector.delete_billing_key(&context, &billing_key).await {
+                        tracing::warn!(%err, "the PG did not confirm the billing key deletion");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "no connector to delete the billing key at the PG")
+                }
+            }
+        }
+        Ok(crate::view::customer(&customer))
+    }
+
+    /// `GET /subscribe/customers/{customer_uid}/payments`: payments made with a key, newest first.
+    pub async fn billing_key_payments(
+        &self,
+        merchant: &MerchantId,
+        customer_uid: &str,
+        page: i64,
+        limit: i64,
+    ) -> ApiResult<Paged<Payment>> {
+        if customers::get(&self.db, merchant.as_str(), customer_uid).await?.is_none() {
+            return Err(ApiError::not_found("등록되지 않은 구매자입니다. (unknown customer_uid)"));
+        }
+        let filter = PaymentFilter {
+            customer_uid: Some(customer_uid.to_owned()),
+            ..PaymentFilter::default()
+        };
+        let (rows, total) =
+            payments::list(&self.db, merchant.as_str(), &filter, Sorting::StartedDesc, page, limit)
+                .await?;
+        Ok(Paged::new(self.payment_views(&rows).await?, total, page, limit))
+    }
+}

@@ -1,0 +1,412 @@
+//! Charges: `POST /subscribe/payments/again` (a stored billing key) and
+//! `POST /subscribe/payments/onetime` (keyed card data, optionally stored as a key).
+//!
+//! The flow of DESIGN.md rule 1: insert the attempt as `pending` (the unique index on live
+//! merchant_uids lets one racing request win), commit, call the PG with no transaction open,
+//! then record the outcome. A PG that does not answer leaves the payment `pending` for the
+//! reconciler; nothing is guessed.
+
+use openimp_core::card::{CardInput, RawCard};
+use openimp_core::ids::new_imp_uid;
+use openimp_core::money::{check_currency, ChargeAmounts};
+use openimp_core::time::now;
+use openimp_core::wire::Payment;
+use openimp_core::ApiError;
+use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
+use openimp_store::customers;
+use openimp_store::merchants::ChannelRow;
+use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
+use openimp_store::StoreError;
+
+use crate::billing::billing_key_aad;
+use crate::{ApiResult, Gateway, MerchantId};
+
+/// The order fields every charge carries.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFields {
+    pub merchant_uid: String,
+    pub amount: i64,
+    pub tax_free: i64,
+    pub vat_amount: Option<i64>,
+    pub card_quota: i64,
+    pub currency: Option<String>,
+    pub name: Option<String>,
+    pub buyer_name: Option<String>,
+    pub buyer_email: Option<String>,
+    pub buyer_tel: Option<String>,
+    pub buyer_addr: Option<String>,
+    pub buyer_postcode: Option<String>,
+    pub custom_data: Option<String>,
+    pub notice_url: Option<String>,
+}
+
+/// `POST /subscribe/payments/again`.
+#[derive(Debug, Clone)]
+pub struct AgainCommand {
+    pub customer_uid: String,
+    pub order: OrderFields,
+    /// `payment`, or `payment.scheduled` when the scheduler charges.
+    pub usage: &'static str,
+}
+
+/// `POST /subscribe/payments/onetime`.
+#[derive(Debug, Clone)]
+pub struct OnetimeCommand {
+    pub card_number: Option<String>,
+    pub expiry: Option<String>,
+    pub birth: Option<String>,
+    pub pwd_2digit: Option<String>,
+    pub customer_uid: Option<String>,
+    pub customer_id: Option<String>,
+    pub pg: Option<String>,
+    pub order: OrderFields,
+}
+
+/// merchant_uid: required, at most 40 characters.
+pub(crate) fn check_merchant_uid(merchant_uid: &str) -> ApiResult<()> {
+    if merchant_uid.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "merchant_uid 파라메터가 누락되었습니다. (merchant_uid is required)",
+        ));
+    }
+    if merchant_uid.chars().count() > 40 {
+        return Err(ApiError::invalid(
+            "merchant_uid는 40자 이내여야 합니다. (merchant_uid is at most 40 characters)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
+    check_merchant_uid(&order.merchant_uid)?;
+    ChargeAmounts {
+        amount: order.amount,
+        tax_free: order.tax_free,
+        vat_amount: order.vat_amount,
+        card_quota: order.card_quota,
+    }
+    .check()?;
+    if order.name.as_deref().is_some_and(|name| name.chars().count() > 40) {
+        return Err(ApiError::invalid(
+            "주문명(name)은 40자 이내여야 합니다. (name is at most 40 characters)",
+        ));
+    }
+    check_currency(order.currency.as_deref())
+}
+
+const ALREADY_LIVE: &str = "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)";
+
+impl Gateway {
+    /// Charges a stored billing key.
+    pub async fn pay_again(
+        &self,
+        merchant: &MerchantId,
+        command: AgainCommand,
+    ) -> ApiResult<Payment> {
+        let currency = check_order(&command.order)?;
+        let found =
+            customers::get_with_channel(&self.db, merchant.as_str(), &command.customer_uid).await?;
+        let Some((customer, channel)) = found else {
+            return Err(ApiError::rejected("등록되지 않은 구매자입니다."));
+        };
+        let channel = channel.ok_or_else(|| {
+            ApiError::rejected("빌링키를 발급한 PG 채널이 삭제되었습니다. (the channel that issued this billing key was removed)")
+        })?;
+        self.check_prepared(
+            merchant.as_str(),
+            &command.order.merchant_uid,
+            command.order.amount,
+            currency,
+        )
+        .await?;
+        let billing_key = self
+            .vault
+            .open_str(
+                &customer.billing_key_sealed,
+                &billing_key_aad(merchant.as_str(), &customer.customer_uid),
+            )
+            .map_err(ApiError::internal)?;
+        let mut order = command.order;
+        // The key's customer_* values fill the buyer fields the request leaves out.
+        order.buyer_name = order.buyer_name.or(customer.customer_name.clone());
+        order.buyer_email = order.buyer_email.or(customer.customer_email.clone());
+        order.buyer_tel = order.buyer_tel.or(customer.customer_tel.clone());
+        order.buyer_addr = order.buyer_addr.or(customer.customer_addr.clone());
+        order.buyer_postcode = order.buyer_postcode.or(customer.customer_postcode.clone());
+        let attempt = Attempt {
+            merchant_id: merchant.as_str().to_owned(),
+            channel,
+            currency,
+            customer_uid: Some(customer.customer_uid.clone()),
+            usage: Some(command.usage),
+            card_number: customer.card_number.clone(),
+        };
+        self.charge(attempt, order, PaymentSource::BillingKey(billing_key.to_string())).await
+    }
+
+    /// Charges keyed card data once; with a customer_uid, the card is first stored as a key.
+    pub async fn pay_onetime(
+        &self,
+        merchant: &MerchantId,
+        command: OnetimeCommand,
+    ) -> ApiResult<Payment> {
+        let currency = check_order(&command.order)?;
+        let card = CardInput::parse(
+            RawCard {
+                card_number: command.card_number.as_deref(),
+                expiry: command.expiry.as_deref(),
+                birth: command.birth.as_deref(),
+                pwd_2digit: command.pwd_2digit.as_deref(),
+            },
+            chrono::Utc::now().date_naive(),
+        )?;
+        let channel = self.resolve_channel(merchant.as_str(), command.pg.as_deref()).await?;
+        crate::billing::require_keyed_billing(&channel)?;
+        self.check_prepared(
+            merchant.as_str(),
+            &command.order.merchant_uid,
+            command.order.amount,
+            currency,
+        )
+        .await?;
+        self.refuse_live_merchant_uid(merchant.as_str(), &command.order.merchant_uid).await?;
+        let order = command.order;
+        match command.customer_uid.filter(|uid| !uid.trim().is_empty()) {
+            Some(customer_uid) => {
+                let issue = crate::billing::IssueKeyCommand {
+                    customer_uid: customer_uid.clone(),
+                    card_number: None,
+                    expiry: None,
+                    birth: None,
+                    pwd_2digit: None,
+                    pg: None,
+                    customer_id: command.customer_id,
+                    customer_name: order.buyer_name.clone(),
+                    customer_tel: order.buyer_tel.clone(),
+                    customer_email: order.buyer_email.clone(),
+                    customer_addr: order.buyer_addr.clone(),
+                    customer_postcode: order.buyer_postcode.clone(),
+                };
+                let (stored, billing_key) =
+                    self.issue_on_channel(merchant, &channel, card, issue).await?;
+                let attempt = Attempt {
+                    merchant_id: merchant.as_str().to_owned(),
+                    channel,
+                    currency,
+                    customer_uid: Some(customer_uid),
+                    usage: Some("issue"),
+                    card_number: stored.card_number.clone(),
+                };
+                self.charge(attempt, order, PaymentSource::BillingKey(billing_key)).await
+            }
+            None => {
+                let attempt = Attempt {
+                    merchant_id: merchant.as_str().to_owned(),
+                    channel,
+                    currency,
+                    customer_uid: None,
+                    usage: None,
+                    card_number: Some(card.masked()),
+                };
+                self.charge(attempt, order, PaymentSource::Keyed(card)).await
+            }
+        }
+    }
+
+    /// Refuses early (before a PG is involved) a merchant_uid that already has a live attempt.
+    /// The unique index still decides races; this only avoids needless PG work.
+    async fn refuse_live_merchant_uid(
+        &self,
+        merchant_id: &str,
+        merchant_uid: &str,
+    ) -> ApiResult<()> {
+        let filter = payments::PaymentFilter {
+            merchant_uid: Some(merchant_uid.to_owned()),
+            ..Default::default()
+        };
+        let (found, _) =
+            payments::list(&self.db, merchant_id, &filter, payments::Sorting::StartedDesc, 1, 20)
+                .await?;
+        if found.iter().any(|p| matches!(p.status.as_str(), "pending" | "paid" | "cancelled")) {
+            return Err(ApiError::rejected(ALREADY_LIVE));
+        }
+        Ok(())
+    }
+
+    /// Record, call, record. Runs in its own task so that a client hanging up cannot stop it
+    /// between the PG call and the outcome write.
+    async fn charge(
+        &self,
+        attempt: Attempt,
+        order: OrderFields,
+        source: PaymentSource,
+    ) -> ApiResult<Payment> {
+        let now = now();
+        let (connector, context) = self.connector_for(&attempt.channel)?;
+        let row = PaymentRow {
+            imp_uid: new_imp_uid(true),
+            merchant_id: attempt.merchant_id.clone(),
+            merchant_uid: order.merchant_uid.clone(),
+            status: "pending".to_owned(),
+            amount: order.amount,
+            cancel_amount: 0,
+            cancel_reserved: 0,
+            tax_free: order.tax_free,
+            vat_amount: order.vat_amount,
+            currency: attempt.currency.to_owned(),
+            pay_method: Some("card".to_owned()),
+            channel: Some("api".to_owned()),
+            channel_id: Some(attempt.channel.id.clone()),
+            pg_provider: Some(attempt.channel.pg_provider.clone()),
+            pg_id: Some(attempt.channel.mid.clone()),
+            pg_tid: None,
+            apply_num: None,
+            card_code: None,
+            card_name: None,
+            card_number: attempt.card_number.clone(),
+            card_type: None,
+            card_quota: order.card_quota,
+            name: order.name.clone(),
+            buyer_name: order.buyer_name.clone(),
+            buyer_email: order.buyer_email.clone(),
+            buyer_tel: order.buyer_tel.clone(),
+            buyer_addr: order.buyer_addr.clone(),
+            buyer_postcode: order.buyer_postcode.clone(),
+            custom_data: order.custom_data.clone(),
+            user_agent: None,
+            notice_url: order.notice_url.clone(),
+            customer_uid: attempt.customer_uid.clone(),
+            customer_uid_usage: attempt.usage.map(str::to_owned),
+            started_at: now,
+            paid_at: 0,
+            failed_at: 0,
+            cancelled_at: 0,
+            fail_reason: None,
+            cancel_reason: None,
+            receipt_url: None,
+            updated_at: now,
+        };
+        match payments::insert(&self.db, &row).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(ApiError::rejected(ALREADY_LIVE)),
+            Err(err) => return Err(err.into()),
+        }
+        let request = ChargeRequest {
+            order_id: row.imp_uid.clone(),
+            source,
+            amount: order.amount,
+            tax_free: order.tax_free,
+            vat_amount: ChargeAmounts {
+                amount: order.amount,
+                tax_free: order.tax_free,
+                vat_amount: order.vat_amount,
+                card_quota: order.card_quota,
+            }
+            .effective_vat(),
+            card_quota: order.card_quota,
+            name: order.name,
+            buyer_name: order.buyer_name,
+            buyer_email: order.buyer_email,
+            buyer_tel: order.buyer_tel,
+        };
+        let db = self.db.clone();
+        let timeout = self.config.pg_timeout;
+        let crash_after_pg_call = self.config.crash_after_pg_call;
+        let task = tokio::spawn(async move {
+            let outcome =
+                match tokio::time::timeout(timeout, connector.charge(&context, request)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
+                };
+            if crash_after_pg_call {
+                tracing::error!(
+                    "fault injection: aborting after the PG call, before recording its outcome"
+                );
+                std::process::abort();
+            }
+            record_outcome(&db, row, outcome).await
+        });
+        task.await.map_err(ApiError::internal)?.map(|row| crate::view::payment(&row, &[]))
+    }
+}
+
+/// Where a charge goes and what it is recorded as.
+struct Attempt {
+    merchant_id: String,
+    channel: ChannelRow,
+    currency: &'static str,
+    customer_uid: Option<String>,
+    usage: Option<&'static str>,
+    card_number: Option<String>,
+}
+
+/// Writes the PG's answer onto the pending payment and returns the payment as recorded.
+async fn record_outcome(
+    db: &openimp_store::Db,
+    mut row: PaymentRow,
+    outcome: Result<ChargeOutcome, ConnectorError>,
+) -> ApiResult<PaymentRow> {
+    let now = now();
+    match outcome {
+        Ok(ChargeOutcome::Approved(approval)) => {
+            let record = ApprovalRecord {
+                pg_tid: approval.pg_tid,
+                apply_num: approval.apply_num,
+                paid_at: approval.paid_at,
+                card_code: approval.card.card_code,
+                card_name: approval.card.card_name,
+                card_number: approval.card.card_number,
+                card_type: approval.card.card_type,
+                receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
+            };
+            if payments::mark_paid(db, &row.imp_uid, &record).await? {
+                row.status = "paid".to_owned();
+                row.pg_tid = Some(record.pg_tid);
+                row.apply_num = Some(record.apply_num);
+                row.paid_at = record.paid_at;
+                row.card_code = Some(record.card_code);
+                row.card_name = Some(record.card_name);
+                row.card_number = Some(record.card_number);
+                row.card_type = record.card_type;
+                row.receipt_url = record.receipt_url;
+                row.updated_at = record.paid_at;
+                Ok(row)
+            } else {
+                reread(db, &row).await
+            }
+        }
+        Ok(ChargeOutcome::Declined { code, message })
+        | Err(ConnectorError::CardRejected { code, message }) => {
+            record_failure(db, row, format!("[{code}] {message}"), now).await
+        }
+        Err(ConnectorError::NotSent(detail)) | Err(ConnectorError::Unsupported(detail)) => {
+            record_failure(db, row, format!("PG 요청 실패: {detail}"), now).await
+        }
+        Err(ConnectorError::Unknown(detail)) => {
+            // Unknown is a state (DESIGN.md rule 2): stay pending; the reconciler asks the PG.
+            tracing::warn!(imp_uid = %row.imp_uid, %detail, "PG outcome unknown; left pending for the reconciler");
+            Ok(row)
+        }
+    }
+}
+
+async fn record_failure(
+    db: &openimp_store::Db,
+    mut row: PaymentRow,
+    reason: String,
+    now: i64,
+) -> ApiResult<PaymentRow> {
+    if payments::mark_failed(db, &row.imp_uid, &reason, now).await? {
+        row.status = "failed".to_owned();
+        row.fail_reason = Some(reason);
+        row.failed_at = now;
+        row.updated_at = now;
+        Ok(row)
+    } else {
+        reread(db, &row).await
+    }
+}
+
+async fn reread(db: &openimp_store::Db, row: &PaymentRow) -> ApiResult<PaymentRow> {
+    payments::get(db, &row.merchant_id, &row.imp_uid).await?.ok_or_else(ApiError::payment_not_found)
+}

@@ -1,0 +1,126 @@
+//! The reconciler: settles payments whose PG outcome is unknown by asking the PG (DESIGN.md
+//! rule 2). A pending payment is never guessed paid or failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openimp_core::time::now;
+use openimp_core::ApiError;
+use openimp_pg::Inquiry;
+use openimp_store::merchants;
+use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
+
+use crate::{ApiResult, Gateway};
+
+/// What one reconciliation pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub examined: usize,
+    pub paid: usize,
+    pub failed: usize,
+    pub still_pending: usize,
+}
+
+impl Gateway {
+    /// One pass over the payments pending for longer than `reconcile_after`.
+    pub async fn reconcile_once(&self) -> ApiResult<ReconcileReport> {
+        let now = now();
+        let after = i64::try_from(self.config.reconcile_after.as_secs()).unwrap_or(i64::MAX);
+        // A PG with no record of an order may simply not have received it yet: only after two
+        // PG timeouts can "not found" mean "never charged".
+        let grace =
+            i64::try_from(self.config.pg_timeout.as_secs()).unwrap_or(30).saturating_mul(2).max(1);
+        let pending = payments::pending_before(&self.db, now.saturating_sub(after), 200).await?;
+        let mut report = ReconcileReport { examined: pending.len(), ..ReconcileReport::default() };
+        for row in pending {
+            match self.settle(&row, now, grace).await {
+                Ok(Settled::Paid) => report.paid += 1,
+                Ok(Settled::Failed) => report.failed += 1,
+                Ok(Settled::Pending) => report.still_pending += 1,
+                Err(err) => {
+                    report.still_pending += 1;
+                    tracing::warn!(imp_uid = %row.imp_uid, %err, "could not settle a pending payment");
+                }
+            }
+        }
+        if report.examined > 0 {
+            tracing::info!(?report, "reconciliation pass");
+        }
+        Ok(report)
+    }
+
+    async fn settle(&self, row: &PaymentRow, now: i64, grace: i64) -> ApiResult<Settled> {
+        let channel = match &row.channel_id {
+            Some(id) => merchants::get_channel(&self.db, &row.merchant_id, id).await?,
+            None => None,
+        };
+        let Some(channel) = channel else {
+            payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+            return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
+        };
+        let (connector, context) = self.connector_for(&channel)?;
+        let inquiry =
+            tokio::time::timeout(self.config.pg_timeout, connector.inquire(&context, &row.imp_uid))
+                .await;
+        match inquiry {
+            Ok(Ok(Inquiry::Approved(approval))) => {
+                let record = ApprovalRecord {
+                    pg_tid: approval.pg_tid,
+                    apply_num: approval.apply_num,
+                    paid_at: approval.paid_at,
+                    card_code: approval.card.card_code,
+                    card_name: approval.card.card_name,
+                    card_number: approval.card.card_number,
+                    card_type: approval.card.card_type,
+                    receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
+                };
+                payments::mark_paid(&self.db, &row.imp_uid, &record).await?;
+                tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");
+                Ok(Settled::Paid)
+            }
+            Ok(Ok(Inquiry::Declined { code, message })) => {
+                payments::mark_failed(&self.db, &row.imp_uid, &format!("[{code}] {message}"), now)
+                    .await?;
+                Ok(Settled::Failed)
+            }
+            Ok(Ok(Inquiry::NotFound)) if row.started_at <= now - grace => {
+                payments::mark_failed(
+                    &self.db,
+                    &row.imp_uid,
+                    "PG에 승인 기록이 없습니다. (the PG has no record of this charge)",
+                    now,
+                )
+                .await?;
+                tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG never charged it");
+                Ok(Settled::Failed)
+            }
+            Ok(Ok(Inquiry::NotFound)) | Ok(Err(_)) | Err(_) => {
+                payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+                Ok(Settled::Pending)
+            }
+        }
+    }
+
+    /// Runs [`Gateway::reconcile_once`] now and then every `interval`, until `shutdown` fires.
+    pub async fn run_reconciler(
+        self: Arc<Self>,
+        interval: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if let Err(err) = self.reconcile_once().await {
+                tracing::warn!(%err, "reconciliation pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+enum Settled {
+    Paid,
+    Failed,
+    Pending,
+}

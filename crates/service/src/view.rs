@@ -1,0 +1,122 @@
+//! Store rows → the i'mport wire objects.
+
+use std::collections::HashMap;
+
+use openimp_core::wire::{Customer, Payment, PaymentCancel};
+use openimp_store::customers::CustomerRow;
+use openimp_store::payments::{self, CancelRow, PaymentRow};
+
+use crate::{ApiResult, Gateway};
+
+/// A payment as the API shows it: `pending` (outcome not known yet) is `ready`.
+pub fn payment(row: &PaymentRow, cancels: &[CancelRow]) -> Payment {
+    let status = if row.status == "pending" { "ready".to_owned() } else { row.status.clone() };
+    let cancel_history: Vec<PaymentCancel> = cancels
+        .iter()
+        .map(|c| PaymentCancel {
+            pg_tid: c.pg_tid.clone().unwrap_or_default(),
+            amount: c.amount,
+            cancelled_at: c.cancelled_at,
+            reason: c.reason.clone(),
+            cancellation_id: c.cancellation_id.clone(),
+            receipt_url: c.receipt_url.clone(),
+        })
+        .collect();
+    let cancel_receipt_urls = cancel_history.iter().filter_map(|c| c.receipt_url.clone()).collect();
+    Payment {
+        imp_uid: row.imp_uid.clone(),
+        merchant_uid: row.merchant_uid.clone(),
+        pay_method: row.pay_method.clone(),
+        channel: row.channel.clone(),
+        pg_provider: row.pg_provider.clone(),
+        emb_pg_provider: None,
+        pg_tid: row.pg_tid.clone(),
+        pg_id: row.pg_id.clone(),
+        escrow: false,
+        apply_num: row.apply_num.clone(),
+        bank_code: None,
+        bank_name: None,
+        card_code: row.card_code.clone(),
+        card_name: row.card_name.clone(),
+        card_issuer_code: row.card_code.clone(),
+        card_issuer_name: row.card_name.clone(),
+        card_publisher_code: None,
+        card_publisher_name: None,
+        card_quota: row.card_quota,
+        card_number: row.card_number.clone(),
+        card_type: row.card_type,
+        vbank_code: None,
+        vbank_name: None,
+        vbank_num: None,
+        vbank_holder: None,
+        vbank_date: 0,
+        vbank_issued_at: 0,
+        name: row.name.clone(),
+        amount: row.amount,
+        cancel_amount: row.cancel_amount,
+        currency: row.currency.clone(),
+        buyer_name: row.buyer_name.clone(),
+        buyer_email: row.buyer_email.clone(),
+        buyer_tel: row.buyer_tel.clone(),
+        buyer_addr: row.buyer_addr.clone(),
+        buyer_postcode: row.buyer_postcode.clone(),
+        custom_data: row.custom_data.clone(),
+        user_agent: row.user_agent.clone(),
+        status,
+        started_at: row.started_at,
+        paid_at: row.paid_at,
+        failed_at: row.failed_at,
+        cancelled_at: row.cancelled_at,
+        fail_reason: row.fail_reason.clone(),
+        cancel_reason: row.cancel_reason.clone(),
+        receipt_url: row.receipt_url.clone(),
+        cancel_history,
+        cancel_receipt_urls,
+        cash_receipt_issued: false,
+        customer_uid: row.customer_uid.clone(),
+        customer_uid_usage: row.customer_uid_usage.clone(),
+    }
+}
+
+pub fn customer(row: &CustomerRow) -> Customer {
+    Customer {
+        customer_uid: row.customer_uid.clone(),
+        pg_provider: row.pg_provider.clone(),
+        pg_id: row.pg_id.clone(),
+        customer_id: row.customer_id.clone(),
+        card_name: row.card_name.clone(),
+        card_code: row.card_code.clone(),
+        card_issuer_code: row.card_code.clone(),
+        card_issuer_name: row.card_name.clone(),
+        card_publisher_code: None,
+        card_publisher_name: None,
+        card_number: row.card_number.clone(),
+        card_type: row.card_type,
+        customer_name: row.customer_name.clone(),
+        customer_tel: row.customer_tel.clone(),
+        customer_email: row.customer_email.clone(),
+        customer_addr: row.customer_addr.clone(),
+        customer_postcode: row.customer_postcode.clone(),
+        inserted: row.inserted,
+        updated: row.updated,
+    }
+}
+
+impl Gateway {
+    /// Wire payments for rows, with their cancel histories fetched in one query.
+    pub(crate) async fn payment_views(&self, rows: &[PaymentRow]) -> ApiResult<Vec<Payment>> {
+        let with_cancels: Vec<&str> =
+            rows.iter().filter(|r| r.cancel_reserved > 0).map(|r| r.imp_uid.as_str()).collect();
+        let cancels: HashMap<String, Vec<CancelRow>> =
+            payments::cancels_for(&self.db, &with_cancels).await?;
+        Ok(rows
+            .iter()
+            .map(|row| payment(row, cancels.get(&row.imp_uid).map(Vec::as_slice).unwrap_or(&[])))
+            .collect())
+    }
+
+    pub(crate) async fn payment_view(&self, row: &PaymentRow) -> ApiResult<Payment> {
+        let mut views = self.payment_views(std::slice::from_ref(row)).await?;
+        views.pop().ok_or_else(|| openimp_core::ApiError::internal("payment view missing"))
+    }
+}
