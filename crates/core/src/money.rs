@@ -5,6 +5,9 @@ use crate::error::ApiError;
 /// Instalments (할부) are offered only from this amount up.
 pub const INSTALMENT_MIN_AMOUNT: i64 = 50_000;
 
+/// The largest amount one charge may carry (100억 원); far below where sums could overflow.
+pub const MAX_AMOUNT: i64 = 10_000_000_000;
+
 /// The one currency the sandbox and the domestic card PGs settle in.
 pub const KRW: &str = "KRW";
 

@@ -32,12 +32,9 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         Err(err) => return HttpError(err).into_response(),
     };
     let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, MAX_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return HttpError(ApiError::invalid("요청 본문이 너무 큽니다. (body too large)"))
-                .into_response()
-        }
+    let Ok(bytes) = to_bytes(body, MAX_BYTES).await else {
+        return HttpError(ApiError::invalid("요청 본문이 너무 큽니다. (body too large)"))
+            .into_response();
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());

@@ -85,6 +85,9 @@ impl Scenario {
 /// The card the billing key is issued with: the sandbox approves it.
 const BENCH_CARD: &str = "4092-0230-1234-5678";
 
+/// How long a client waits after a connection error before its next request.
+const CONNECT_ERROR_PAUSE: Duration = Duration::from_millis(20);
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -213,10 +216,15 @@ async fn client_loop(ctx: Arc<Ctx>, client_idx: usize) -> (Tally, Instant) {
             Scenario::Healthz => healthz_once(&ctx).await,
         };
         seq += 1;
+        // A refused connection comes back at once; pause so a dead server is not spun on.
+        let refused = matches!(&outcome, Err(kind) if kind == "connect");
         if started >= ctx.measure_from {
             tally.record(outcome, started.elapsed());
         } else {
             tally.warmup_requests += 1;
+        }
+        if refused {
+            tokio::time::sleep(CONNECT_ERROR_PAUSE).await;
         }
     }
 }

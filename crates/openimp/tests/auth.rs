@@ -6,7 +6,16 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-dual_backend_tests!(get_token_json_and_form, get_token_failures, token_headers, openapi_document);
+dual_backend_tests!(
+    get_token_json_and_form,
+    get_token_failures,
+    token_headers,
+    openapi_document,
+    content_type_variants,
+    errors_are_json_envelopes,
+    concurrent_get_token_all_valid,
+    concurrent_get_token_same_token,
+);
 
 async fn get_token_json_and_form(backend: Backend) {
     let server = TestServer::start(&backend).await;
@@ -221,5 +230,126 @@ async fn openapi_document(backend: Backend) {
         missing.is_empty(),
         "OpenAPI paths missing {missing:?}; has {:?}",
         paths.keys().collect::<Vec<_>>()
+    );
+}
+
+async fn content_type_variants(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let m = server.create_merchant();
+    let anon = server.anon();
+    // Java/PHP clients send a charset; jQuery sends one with forms.
+    let json_body = json!({"imp_key": m.imp_key, "imp_secret": m.imp_secret}).to_string();
+    for ct in ["application/json; charset=utf-8", "application/json;charset=UTF-8"] {
+        let resp = anon
+            .send(
+                anon.request(reqwest::Method::POST, "/users/getToken")
+                    .header("Content-Type", ct)
+                    .body(json_body.clone()),
+            )
+            .await;
+        assert_ok(&resp, ct);
+    }
+    let form_body = form_encode(&[("imp_key", &m.imp_key), ("imp_secret", &m.imp_secret)]);
+    let ct = "application/x-www-form-urlencoded; charset=UTF-8";
+    let resp = anon
+        .send(
+            anon.request(reqwest::Method::POST, "/users/getToken")
+                .header("Content-Type", ct)
+                .body(form_body),
+        )
+        .await;
+    assert_ok(&resp, ct);
+
+    // A lower-case scheme is still Bearer.
+    let token = resp.1["response"]["access_token"].as_str().unwrap().to_owned();
+    let lower = anon
+        .send(
+            anon.request(reqwest::Method::GET, "/payments/status/all")
+                .header("Authorization", format!("bearer {token}")),
+        )
+        .await;
+    assert_ok(&lower, "Authorization: bearer <token>");
+}
+
+async fn errors_are_json_envelopes(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (_, client) = server.merchant_client().await;
+    // Every error carries the envelope, so the Java client can read `message` on a 4xx.
+    let cases = [
+        ("unknown route", client.get("/no/such/route").await, 404),
+        (
+            "method not allowed",
+            client.send(client.request(reqwest::Method::PATCH, "/payments/prepare")).await,
+            405,
+        ),
+        (
+            "malformed JSON",
+            client
+                .send(
+                    client
+                        .request(reqwest::Method::POST, "/payments/prepare")
+                        .header("Content-Type", "application/json")
+                        .body("{not json"),
+                )
+                .await,
+            400,
+        ),
+        ("bad status", client.get("/payments/status/nope").await, 400),
+        ("bad page", client.get("/payments/status/all?page=0").await, 400),
+        ("non-integer limit", client.get("/payments/status/all?limit=abc").await, 400),
+    ];
+    for (what, resp, status) in cases {
+        assert_eq!(resp.0, status, "{what}: {}", resp.1);
+        assert_failure(&resp, what);
+    }
+}
+
+async fn concurrent_get_token(server: &TestServer, m: &Merchant) -> Vec<String> {
+    let anon = server.anon();
+    let futs = (0..20).map(|_| {
+        let anon = anon.clone();
+        let body = json!({"imp_key": m.imp_key, "imp_secret": m.imp_secret});
+        async move { anon.post_json("/users/getToken", &body).await }
+    });
+    let results = futures::future::join_all(futs).await;
+    results
+        .iter()
+        .map(|r| {
+            let resp = assert_ok(r, "concurrent getToken");
+            resp["access_token"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Twenty merchant servers asking for a token at once (no token yet): every token handed out
+/// must authenticate.
+async fn concurrent_get_token_all_valid(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let m = server.create_merchant();
+    let tokens = concurrent_get_token(&server, &m).await;
+    let anon = server.anon();
+    for t in &tokens {
+        let resp = anon.with_token(Some(t)).get("/payments/status/all").await;
+        assert_ok(&resp, &format!("token {t} from a concurrent getToken"));
+    }
+    // A later getToken returns one of them.
+    let later = server.client(&m).await.token.unwrap();
+    assert!(tokens.contains(&later), "a later getToken returns an issued token");
+}
+
+/// The contract says a getToken before expiry returns the same token; that should hold when
+/// the first calls race too (several web servers sharing one token is the point of the rule).
+async fn concurrent_get_token_same_token(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let m = server.create_merchant();
+    let tokens = concurrent_get_token(&server, &m).await;
+    let mut distinct = tokens;
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        1,
+        "20 concurrent first getToken calls got {} distinct tokens",
+        distinct.len()
     );
 }

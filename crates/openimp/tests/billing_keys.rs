@@ -16,6 +16,8 @@ dual_backend_tests!(
     customer_payments_list,
     pg_selects_channel,
     no_keyed_billing_channel,
+    reissue_after_delete_and_unicode_uid,
+    concurrent_issue_same_customer_uid,
 );
 
 #[track_caller]
@@ -419,4 +421,76 @@ async fn no_keyed_billing_channel(backend: Backend) {
         "issue after the channel was removed",
     );
     assert_eq!(c["pg_id"], "INIBillTst", "falls back to the default channel: {c}");
+}
+
+async fn reissue_after_delete_and_unicode_uid(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (_, client) = server.merchant_client().await;
+    let cu = uid("gone");
+    client.issue_key_ok(&cu, CARD_OK).await;
+    assert_ok(&client.delete(&format!("/subscribe/customers/{cu}")).await, "DELETE");
+    let again = client.issue_key_ok(&cu, "4092-0160-5555-4444").await;
+    assert_eq!(again["card_code"], "381", "a deleted customer_uid can be issued again: {again}");
+    assert_ok(&client.get(&format!("/subscribe/customers/{cu}")).await, "GET after re-issue");
+    client.again_paid(&cu, &uid("after"), 1000).await;
+
+    // A non-ASCII customer_uid with a space, percent-encoded in the path and the query.
+    let raw = "고객 1호";
+    let path_enc = "%EA%B3%A0%EA%B0%9D%201%ED%98%B8";
+    let c = assert_ok(
+        &client
+            .post_json(
+                &format!("/subscribe/customers/{path_enc}"),
+                &json!({"card_number": CARD_OK, "expiry": EXPIRY}),
+            )
+            .await,
+        "issue with a Korean customer_uid",
+    );
+    assert_eq!(c["customer_uid"], raw, "{c}");
+    let got = assert_ok(&client.get(&format!("/subscribe/customers/{path_enc}")).await, "GET");
+    assert_eq!(got["customer_uid"], raw);
+    let list = assert_ok(
+        &client.get(&format!("/subscribe/customers?customer_uid%5B%5D={}", enc(raw))).await,
+        "multi-get with a Korean customer_uid",
+    );
+    assert_eq!(list[0]["customer_uid"], raw, "{list}");
+    let p = client.again_paid(raw, &uid("ko"), 1000).await;
+    assert_eq!(p["customer_uid"], raw);
+}
+
+/// Twenty issues of one customer_uid at once: each is a clean success or refusal, and one
+/// key is left standing.
+async fn concurrent_issue_same_customer_uid(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (_, client) = server.merchant_client().await;
+    let cu = uid("race");
+    let futs = (0..20).map(|i| {
+        let client = client.clone();
+        let cu = cu.clone();
+        // Alternate two cards so the survivor is one of them.
+        let number = if i % 2 == 0 { CARD_OK.to_owned() } else { "4092-0160-5555-4444".to_owned() };
+        async move { client.issue_key(&cu, &number).await }
+    });
+    let results: Vec<Resp> = futures::future::join_all(futs).await;
+    let mut ok = 0;
+    for (status, body) in &results {
+        assert!(*status < 500, "concurrent issue: HTTP {status}: {body}");
+        if body["code"] == 0 {
+            ok += 1;
+        } else {
+            assert!(body["message"].is_string(), "{body}");
+        }
+    }
+    assert!(ok >= 1, "at least one issue succeeds: {results:?}");
+    let got =
+        assert_ok(&client.get(&format!("/subscribe/customers/{cu}")).await, "GET after the race");
+    assert!(got["card_code"] == "367" || got["card_code"] == "381", "{got}");
+    // The surviving key charges, and with the card it reports.
+    let p = client.again_paid(&cu, &uid("after_race"), 1000).await;
+    assert_eq!(p["card_code"], got["card_code"], "the charge uses the key GET shows: {p} vs {got}");
+    let list = assert_ok(
+        &client.get(&format!("/subscribe/customers?customer_uid[]={cu}")).await,
+        "multi-get",
+    );
+    assert_eq!(list.as_array().unwrap().len(), 1, "one key per customer_uid: {list}");
 }

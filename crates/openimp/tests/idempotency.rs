@@ -10,7 +10,8 @@ dual_backend_tests!(
     replay_same_body,
     other_body_is_422,
     keys_are_per_merchant,
-    concurrent_same_key
+    concurrent_same_key,
+    replay_form_body,
 );
 
 async fn replay_same_body(backend: Backend) {
@@ -167,4 +168,45 @@ async fn concurrent_same_key(backend: Backend) {
     let replay = client.post_json_idem("/subscribe/payments/again", &key, &body).await;
     let p = assert_ok(&replay, "replay after the race");
     assert_eq!(&p["imp_uid"], first_uid);
+}
+
+async fn replay_form_body(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (_, client) = server.merchant_client().await;
+    let cu = uid("cust");
+    client.issue_key_ok(&cu, CARD_OK).await;
+    let mu = uid("idem_form");
+    let key = uid("key");
+    let pairs = [("customer_uid", cu.as_str()), ("merchant_uid", mu.as_str()), ("amount", "1500")];
+    let send = |pairs: Vec<(String, String)>| {
+        let client = client.clone();
+        let key = key.clone();
+        async move {
+            let body = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            client
+                .send(
+                    client
+                        .request(reqwest::Method::POST, "/subscribe/payments/again")
+                        .header("Idempotency-Key", key)
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(body),
+                )
+                .await
+        }
+    };
+    let owned: Vec<(String, String)> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let first = send(owned.clone()).await;
+    let p = assert_ok(&first, "form again");
+    let second = send(owned.clone()).await;
+    assert_eq!(second.1, first.1, "form replay");
+    assert_eq!(server.ledger_for(p["imp_uid"].as_str().unwrap(), "approval").len(), 1);
+    let mut other = owned.clone();
+    other[2].1 = "1501".to_owned();
+    let third = send(other).await;
+    assert_eq!(third.0, 422, "same key, other form body: {}", third.1);
 }

@@ -6,7 +6,13 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-dual_backend_tests!(get_by_imp_uid, multi_get_payments, find_and_find_all, list_by_status);
+dual_backend_tests!(
+    get_by_imp_uid,
+    multi_get_payments,
+    find_and_find_all,
+    list_by_status,
+    extreme_query_parameters,
+);
 
 fn imp_uids(list: &Value) -> Vec<String> {
     let mut v: Vec<String> = list
@@ -215,4 +221,46 @@ async fn list_by_status(backend: Backend) {
     assert_failure(&bad, "unknown status");
     let bad = client.get(&format!("/payments/status/paid?from={}&to={}", now, now - 3600)).await;
     assert_eq!(bad.0, 400, "from after to: {}", bad.1);
+}
+
+/// Out-of-range numbers in query strings are a 400 (or an empty page), never a dropped
+/// connection or a 5xx.
+async fn extreme_query_parameters(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (_, client) = server.merchant_client().await;
+    let cu = uid("cust");
+    client.issue_key_ok(&cu, CARD_OK).await;
+    let mu = uid("extreme");
+    client.again_paid(&cu, &mu, 1000).await;
+    let max = i64::MAX;
+    let min = i64::MIN;
+    let paths = [
+        format!("/payments/status/all?from={min}&to={max}"),
+        format!("/payments/status/all?from=0&to={max}"),
+        format!("/payments/status/all?from={min}"),
+        format!("/payments/status/paid?page={max}"),
+        format!("/payments/status/paid?page={max}&limit=1000"),
+        "/payments/status/paid?page=-1".to_owned(),
+        format!("/payments/findAll/{mu}?page={max}&limit=1000"),
+        format!("/subscribe/customers/{cu}/payments?page={max}"),
+        "/payments/status/paid?page=99999999999999999999".to_owned(),
+    ];
+    let mut problems = Vec::new();
+    for path in &paths {
+        match client.request(reqwest::Method::GET, path).send().await {
+            Err(e) => problems.push(format!("GET {path}: connection dropped ({e})")),
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let body = to_value(&resp.text().await.unwrap());
+                let fine = (status == 400 && body["code"] != 0 && body["message"].is_string())
+                    || (status == 200 && body["code"] == 0);
+                if !fine {
+                    problems.push(format!("GET {path}: HTTP {status}: {body}"));
+                }
+            }
+        }
+    }
+    let panics: Vec<String> =
+        server.logs().lines().filter(|l| l.contains("panicked")).map(str::to_owned).collect();
+    assert!(problems.is_empty() && panics.is_empty(), "{problems:#?}\nserver panics: {panics:#?}");
 }

@@ -17,6 +17,9 @@ dual_backend_tests!(
     crash_after_pg_call_settles_paid,
     pg_timeout_reconciled_to_paid,
     card_number_never_stored_or_logged,
+    concurrent_mixed_charges_one_merchant_uid,
+    concurrent_full_and_partial_cancels,
+    state_survives_restart,
 );
 
 fn approvals(server: &TestServer) -> Vec<Value> {
@@ -409,4 +412,127 @@ async fn card_number_never_stored_or_logged(backend: Backend) {
         }
         let _ = conn.close().await;
     }
+}
+
+/// again and onetime racing on one merchant_uid (and on one prepared amount): one charge.
+async fn concurrent_mixed_charges_one_merchant_uid(backend: Backend) {
+    let server = TestServer::start_with(
+        &backend,
+        ServerOpts { sandbox_delay_ms: Some(50), ..Default::default() },
+    )
+    .await;
+    let (_, client) = server.merchant_client().await;
+    let cu = uid("cust");
+    client.issue_key_ok(&cu, CARD_OK).await;
+    let mu = uid("mixed");
+    let futs = (0..30).map(|i| {
+        let client = client.clone();
+        let (cu, mu) = (cu.clone(), mu.clone());
+        async move {
+            match i % 3 {
+                0 => client.again(&cu, &mu, 5_500).await,
+                1 => client.onetime(&mu, 5_500, CARD_OK).await,
+                _ => {
+                    client
+                        .post_json(
+                            "/payments/prepare",
+                            &json!({"merchant_uid": mu, "amount": 5_500}),
+                        )
+                        .await
+                }
+            }
+        }
+    });
+    let results: Vec<Resp> = futures::future::join_all(futs).await;
+    for (status, body) in &results {
+        assert!(*status < 500, "HTTP {status}: {body}");
+    }
+    let paid =
+        results.iter().filter(|(_, b)| b["code"] == 0 && b["response"]["status"] == "paid").count();
+    assert_eq!(paid, 1, "one paid charge: {:?}", results.iter().map(|r| &r.1).collect::<Vec<_>>());
+    let prepared = results
+        .iter()
+        .filter(|(_, b)| b["code"] == 0 && b["response"].get("status").is_none())
+        .count();
+    assert!(prepared <= 1, "at most one prepare registers: {prepared}");
+    assert_eq!(approvals(&server).len(), 1, "one approval: {:?}", approvals(&server));
+}
+
+/// A full cancel racing partial cancels never refunds more than the payment.
+async fn concurrent_full_and_partial_cancels(backend: Backend) {
+    let server = TestServer::start_with(
+        &backend,
+        ServerOpts { sandbox_delay_ms: Some(50), ..Default::default() },
+    )
+    .await;
+    let (_, client) = server.merchant_client().await;
+    let p = client.onetime_paid(&uid("mixed_cancel"), 10_000).await;
+    let imp_uid = p["imp_uid"].as_str().unwrap().to_owned();
+    let futs = (0..12).map(|i| {
+        let client = client.clone();
+        let imp_uid = imp_uid.clone();
+        async move {
+            let body = if i % 4 == 0 {
+                json!({"imp_uid": imp_uid, "reason": "full"})
+            } else {
+                json!({"imp_uid": imp_uid, "amount": 3000, "reason": "partial"})
+            };
+            client.cancel(&body).await
+        }
+    });
+    let results: Vec<Resp> = futures::future::join_all(futs).await;
+    for (status, body) in &results {
+        assert!(*status < 500, "HTTP {status}: {body}");
+    }
+    let after = client.payment(&imp_uid).await;
+    let history_sum: i64 = after["cancel_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(after["cancel_amount"].as_i64().unwrap(), history_sum, "{after}");
+    assert!(history_sum <= 10_000, "refunded more than paid: {after}");
+    let ledger_sum: i64 =
+        server.ledger_for(&imp_uid, "cancel").iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+    assert_eq!(ledger_sum, history_sum, "the PG refunded what the payment records");
+    let ok_sum: i64 = results.iter().filter(|(_, b)| b["code"] == 0).count() as i64;
+    assert!(ok_sum >= 1, "some cancel succeeded");
+    if after["status"] == "cancelled" {
+        assert_eq!(history_sum, 10_000, "{after}");
+    }
+}
+
+/// State survives a clean restart: tokens, sealed billing keys (the master key in the data
+/// directory), payments, prepares.
+async fn state_survives_restart(backend: Backend) {
+    let env = Env::new(&backend).await;
+    let (merchant, token, cu, imp_uid, prep) = {
+        let server = TestServer::start_in(env.clone(), ServerOpts::default()).await;
+        let (m, client) = server.merchant_client().await;
+        let cu = uid("cust");
+        client.issue_key_ok(&cu, CARD_OK).await;
+        let p = client.again_paid(&cu, &uid("before"), 2_000).await;
+        let prep = uid("prep");
+        assert_ok(
+            &client
+                .post_json("/payments/prepare", &json!({"merchant_uid": prep, "amount": 4_000}))
+                .await,
+            "prepare",
+        );
+        (m, client.token.clone().unwrap(), cu, p["imp_uid"].as_str().unwrap().to_owned(), prep)
+    };
+    let server = TestServer::start_in(env.clone(), ServerOpts::default()).await;
+    let client = server.anon().with_token(Some(&token));
+    let p = client.payment(&imp_uid).await;
+    assert_eq!(p["status"], "paid", "the old token and the payment survive a restart: {p}");
+    assert_ok(&client.get(&format!("/subscribe/customers/{cu}")).await, "key after restart");
+    let prep_got = assert_ok(&client.get(&format!("/payments/prepare/{prep}")).await, "prepare");
+    assert_eq!(prep_got["amount"], 4_000);
+    // The sealed billing key still opens: it charges.
+    client.again_paid(&cu, &prep, 4_000).await;
+    // getToken hands out the same token after the restart.
+    let again = server.client(&merchant).await;
+    assert_eq!(again.token.as_deref(), Some(token.as_str()), "same token after restart");
+    assert_eq!(approvals(&server).len(), 2);
 }

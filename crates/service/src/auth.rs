@@ -82,26 +82,30 @@ impl Gateway {
                 expired_at: expires_at,
             });
         }
+        // No valid token seen: mint one, unless a concurrent call stored one first.
         let token = openimp_core::ids::random_hex(20);
-        let token_hash = hash_token(&token);
         let sealed = self
             .vault
             .seal_str(&token, &token_aad(&merchant.imp_code))
             .map_err(ApiError::internal)?;
-        let expires_at = now + TOKEN_TTL_SECS;
-        tokens::insert(
-            &self.db,
-            &tokens::TokenRow {
-                token_hash: token_hash.clone(),
-                merchant_id: merchant.imp_code.clone(),
-                token_sealed: sealed,
-                issued_at: now,
-                expires_at,
-            },
-        )
-        .await?;
-        self.cache_token(&token_hash, &merchant.imp_code, expires_at);
-        Ok(AccessToken { access_token: token, now, expired_at: expires_at })
+        let candidate = tokens::TokenRow {
+            token_hash: hash_token(&token),
+            merchant_id: merchant.imp_code.clone(),
+            token_sealed: sealed,
+            issued_at: now,
+            expires_at: now + TOKEN_TTL_SECS,
+        };
+        let stored = tokens::current_or_insert(&self.db, &candidate).await?;
+        let access_token = if stored.token_hash == candidate.token_hash {
+            token
+        } else {
+            self.vault
+                .open_str(&stored.token_sealed, &token_aad(&merchant.imp_code))
+                .map_err(ApiError::internal)?
+                .to_string()
+        };
+        self.cache_token(&stored.token_hash, &merchant.imp_code, stored.expires_at);
+        Ok(AccessToken { access_token, now, expired_at: stored.expires_at })
     }
 
     /// The merchant a token belongs to, if the token is valid now.

@@ -287,7 +287,15 @@ impl Gateway {
             updated_at: now,
         };
         match payments::insert(&self.db, &row).await {
-            Ok(()) => {}
+            Ok(true) => {}
+            Ok(false) => {
+                // Prepared with another amount or currency: let the prepare check say how.
+                self.check_prepared(&row.merchant_id, &row.merchant_uid, row.amount, &row.currency)
+                    .await?;
+                return Err(ApiError::rejected(
+                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
+                ));
+            }
             Err(StoreError::Conflict(_)) => return Err(ApiError::rejected(ALREADY_LIVE)),
             Err(err) => return Err(err.into()),
         }

@@ -12,6 +12,10 @@ const STATUS_WINDOW_SECS: i64 = 90 * 24 * 3600;
 /// Page size limits of every list.
 pub const MAX_LIMIT: i64 = 1000;
 pub const DEFAULT_LIMIT: i64 = 20;
+/// Deeper pages than this are refused (and keep offsets far from overflow).
+const MAX_PAGE: i64 = 1_000_000;
+/// Timestamps beyond the year 9999 are refused.
+const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
 /// Paging as the lists take it.
 #[derive(Debug, Clone, Copy)]
@@ -25,8 +29,10 @@ impl Page {
     pub fn new(page: Option<i64>, limit: Option<i64>) -> ApiResult<Page> {
         let page = page.unwrap_or(1);
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if page < 1 {
-            return Err(ApiError::invalid("page는 1 이상이어야 합니다. (page starts at 1)"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(ApiError::invalid(
+                "page는 1 이상 1,000,000 이하여야 합니다. (page must be 1..=1000000)",
+            ));
         }
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid(
@@ -146,8 +152,12 @@ impl Gateway {
         sorting: Sorting,
         page: Page,
     ) -> ApiResult<Paged<Payment>> {
+        let in_range = |t: Option<i64>| t.is_none_or(|t| (0..=MAX_TIMESTAMP).contains(&t));
+        if !in_range(from) || !in_range(to) {
+            return Err(ApiError::invalid("from, to는 0 이상의 UNIX 시각(초)이어야 합니다. (from and to must be UNIX seconds)"));
+        }
         let to = to.unwrap_or_else(now);
-        let from = from.unwrap_or(to - STATUS_WINDOW_SECS);
+        let from = from.unwrap_or(to.saturating_sub(STATUS_WINDOW_SECS).max(0));
         if from > to {
             return Err(ApiError::invalid(
                 "from은 to보다 클 수 없습니다. (from must not be after to)",

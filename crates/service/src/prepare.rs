@@ -93,9 +93,9 @@ impl Gateway {
 
 fn check(command: PrepareCommand) -> ApiResult<PrepareRow> {
     crate::charge::check_merchant_uid(&command.merchant_uid)?;
-    if command.amount < 0 {
+    if command.amount < 0 || command.amount > openimp_core::money::MAX_AMOUNT {
         return Err(ApiError::invalid(
-            "amount는 0 이상이어야 합니다. (amount must not be negative)",
+            "amount는 0 이상이어야 합니다. (amount must be 0..=10,000,000,000)",
         ));
     }
     let currency = match command.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {

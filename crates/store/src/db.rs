@@ -303,7 +303,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "sandbox_pg", include_str!("../migrations/0002_sandbox_pg.sql")),
 ];
 
-/// Checks that a write touched exactly the rows it meant to.
+/// How many rows a write touched.
 pub(crate) fn affected(result: &AnyQueryResult) -> u64 {
     result.rows_affected()
 }

@@ -108,11 +108,16 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
-/// Records a new attempt. `Err(StoreError::Conflict)` when the merchant_uid already has a live
-/// (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
-pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<(), StoreError> {
+/// Records a new attempt, unless the merchant_uid was prepared with another amount or currency
+/// (then `Ok(false)`, nothing written). `Err(StoreError::Conflict)` when the merchant_uid already
+/// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
+/// The prepare check rides in the same statement to spare the hot path a round trip.
+pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
     let placeholders: Vec<String> = (1..=41).map(|i| format!("${i}")).collect();
-    sqlx::query(&format!("INSERT INTO payments ({COLUMNS}) VALUES ({})", placeholders.join(", ")))
+    let result = sqlx::query(&format!(
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
+        placeholders.join(", ")
+    ))
         .bind(&payment.imp_uid)
         .bind(&payment.merchant_id)
         .bind(&payment.merchant_uid)
@@ -156,7 +161,8 @@ pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<(), StoreError> {
         .bind(payment.updated_at)
         .execute(db.writer())
         .await?;
-    db.durable().await
+    db.durable().await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// The PG's approval, as recorded on a payment.

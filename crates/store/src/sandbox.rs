@@ -1,8 +1,11 @@
 //! The sandbox PG's own tables (its billing keys and its ledger of approvals and cancels).
 //!
 //! These rows simulate a PG's own database: only the sandbox connector writes them, and tests
-//! read the ledger as the oracle for what was really charged (`openimp sandbox ledger`). Every
-//! write is committed and then passed through [`Db::durable`] before the function returns.
+//! read the ledger as the oracle for what was really charged (`openimp sandbox ledger`). Writes
+//! are committed and then passed through [`Db::durable`] before the function returns, except
+//! approvals: their durability rides on the barrier of the payment write that follows them.
+//! Should the machine crash before that, the approval and the payment's outcome are lost
+//! together, and the reconciler finds the order unknown to the PG: consistent either way.
 
 use std::fmt;
 
@@ -175,7 +178,7 @@ pub async fn mark_billing_key_deleted(
 /// [`StoreError::Conflict`].
 pub async fn insert_ledger_entry(db: &Db, entry: &LedgerEntry) -> Result<(), StoreError> {
     bind_entry(sqlx::query(&insert_ledger_sql()), entry).execute(db.writer()).await?;
-    db.durable().await
+    Ok(())
 }
 
 /// The approval of `order_id` under `mid`, if the sandbox approved it.

@@ -40,26 +40,50 @@ pub async fn current_for_merchant(
     .map_err(|err: sqlx::Error| err.into())
 }
 
-/// Stores a new token and drops the merchant's long-expired ones.
-pub async fn insert(db: &Db, token: &TokenRow) -> Result<(), StoreError> {
+/// The merchant's valid token, or `new` stored as that token if it has none: one transaction
+/// that holds the merchant's row, so concurrent first calls all get the same token.
+pub async fn current_or_insert(db: &Db, new: &TokenRow) -> Result<TokenRow, StoreError> {
     let mut tx = db.begin().await?;
+    sqlx::query(&format!("SELECT imp_code FROM merchants WHERE imp_code = $1{}", db.for_update()))
+        .bind(&new.merchant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT token_hash, merchant_id, token_sealed, issued_at, expires_at FROM access_tokens WHERE merchant_id = $1 AND expires_at > $2 ORDER BY expires_at DESC LIMIT 1",
+    )
+    .bind(&new.merchant_id)
+    .bind(new.issued_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = row {
+        let current = TokenRow {
+            token_hash: row.try_get(0)?,
+            merchant_id: row.try_get(1)?,
+            token_sealed: row.try_get(2)?,
+            issued_at: row.try_get(3)?,
+            expires_at: row.try_get(4)?,
+        };
+        tx.rollback().await?;
+        return Ok(current);
+    }
     sqlx::query("DELETE FROM access_tokens WHERE merchant_id = $1 AND expires_at < $2")
-        .bind(&token.merchant_id)
-        .bind(token.issued_at - 86_400)
+        .bind(&new.merchant_id)
+        .bind(new.issued_at - 86_400)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO access_tokens (token_hash, merchant_id, token_sealed, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(&token.token_hash)
-    .bind(&token.merchant_id)
-    .bind(&token.token_sealed)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
+    .bind(&new.token_hash)
+    .bind(&new.merchant_id)
+    .bind(&new.token_sealed)
+    .bind(new.issued_at)
+    .bind(new.expires_at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    db.durable().await
+    db.durable().await?;
+    Ok(new.clone())
 }
 
 /// Moves a token's expiry forward (never backward: another node may have extended it already).
