@@ -64,6 +64,20 @@ impl DataOptions {
         })
     }
 
+    /// The sandbox PG's own database. On SQLite it is a file of its own (`sandbox.db`), as a
+    /// real PG keeps its own database, and so its writes never queue behind the gateway's
+    /// single SQLite writer; on PostgreSQL it shares the gateway's database (its tables are
+    /// prefixed `sandbox_`).
+    pub async fn open_sandbox_db(&self, main: &Db) -> anyhow::Result<Db> {
+        if self.database_url.is_some() {
+            return Ok(main.clone());
+        }
+        let mut config = self.db_config()?;
+        let dir = std::fs::canonicalize(&self.data_dir)?;
+        config.url = format!("sqlite://{}", dir.join("sandbox.db").display());
+        Db::connect(&config).await.context("cannot open the sandbox PG's database")
+    }
+
     /// The vault, from OPENIMP_MASTER_KEY or the key file in the data directory.
     pub fn open_vault(&self) -> anyhow::Result<Arc<Vault>> {
         let env_key = self.master_key.as_deref();

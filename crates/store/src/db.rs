@@ -146,7 +146,11 @@ impl Db {
                 };
                 let url = sqlite_url_with_create(&config.url);
                 let writer = pool(1).connect(&url).await?;
+                // The writer never checkpoints: a checkpoint's fsyncs would stall every commit
+                // queued behind it. A background task checkpoints from a reader instead.
+                sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&writer).await?;
                 let reader = pool(4).connect(&url).await?;
+                spawn_checkpointer(&reader);
                 let wal_sync = match config.sqlite_sync {
                     SqliteSync::Full => None,
                     SqliteSync::Group => Some(WalSync::new(sqlite_wal_path(&config.url))),
@@ -302,6 +306,23 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/0001_core.sql")),
     (2, "sandbox_pg", include_str!("../migrations/0002_sandbox_pg.sql")),
 ];
+
+/// Checkpoints the WAL into the database file every half second (PASSIVE: it never blocks
+/// writers), until the pool closes.
+fn spawn_checkpointer(reader: &AnyPool) {
+    let reader = reader.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        while !reader.is_closed() {
+            tick.tick().await;
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&reader).await {
+                if !reader.is_closed() {
+                    tracing::warn!(%err, "WAL checkpoint failed");
+                }
+            }
+        }
+    });
+}
 
 /// How many rows a write touched.
 pub(crate) fn affected(result: &AnyQueryResult) -> u64 {

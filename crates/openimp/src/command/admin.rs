@@ -18,7 +18,7 @@ use crate::config::DataOptions;
 async fn gateway(data: &DataOptions) -> anyhow::Result<Gateway> {
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
-    let sandbox = Arc::new(SandboxPg::new(db.clone(), Duration::ZERO));
+    let sandbox = Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::ZERO));
     Ok(Gateway::new(
         db,
         vault,
@@ -245,7 +245,8 @@ pub enum SandboxCommand {
 
 impl SandboxCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
-        let db = data.open_db().await?;
+        let main = data.open_db().await?;
+        let db = data.open_sandbox_db(&main).await?;
         match self {
             SandboxCommand::Ledger { json } => {
                 let entries = openimp_store::sandbox::list_ledger(&db).await?;

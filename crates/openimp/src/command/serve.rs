@@ -43,7 +43,7 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox =
-        Arc::new(SandboxPg::new(db.clone(), Duration::from_millis(args.sandbox_delay_ms)));
+        Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::from_millis(args.sandbox_delay_ms)));
     let gateway = Arc::new(Gateway::new(
         db.clone(),
         vault,
