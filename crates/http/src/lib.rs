@@ -9,6 +9,7 @@ pub mod auth;
 pub mod envelope;
 pub mod handlers;
 pub mod idempotency;
+pub mod metrics;
 pub mod params;
 pub mod requests;
 
@@ -46,6 +47,7 @@ pub struct ApiDoc;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    metrics::init();
     Router::new()
         .route("/users/getToken", post(users::get_token))
         .route("/subscribe/customers", get(subscribe::get_customers))
@@ -69,9 +71,11 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(meta::openapi))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(metrics::render))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id = %openimp_core::ids::random_hex(6))
         }))

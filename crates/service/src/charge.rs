@@ -321,11 +321,16 @@ impl Gateway {
         let timeout = self.config.pg_timeout;
         let crash_after_pg_call = self.config.crash_after_pg_call;
         let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let outcome =
                 match tokio::time::timeout(timeout, connector.charge(&context, request)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
                 };
+            metrics::histogram!("openimp_pg_call_duration_seconds", "provider" => context.pg_provider.clone(), "operation" => "charge")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("openimp_charges_total", "outcome" => outcome_label(&outcome))
+                .increment(1);
             if crash_after_pg_call {
                 tracing::error!(
                     "fault injection: aborting after the PG call, before recording its outcome"
@@ -335,6 +340,16 @@ impl Gateway {
             record_outcome(&db, row, outcome).await
         });
         task.await.map_err(ApiError::internal)?.map(|row| crate::view::payment(&row, &[]))
+    }
+}
+
+/// The `outcome` label of `openimp_charges_total`.
+fn outcome_label(outcome: &Result<ChargeOutcome, ConnectorError>) -> &'static str {
+    match outcome {
+        Ok(ChargeOutcome::Approved(_)) => "approved",
+        Ok(ChargeOutcome::Declined { .. }) | Err(ConnectorError::CardRejected { .. }) => "declined",
+        Err(ConnectorError::NotSent(_)) | Err(ConnectorError::Unsupported(_)) => "not_sent",
+        Err(ConnectorError::Unknown(_)) => "unknown",
     }
 }
 
