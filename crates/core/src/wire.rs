@@ -130,3 +130,33 @@ pub struct Prepared {
     pub amount: i64,
     pub currency: Option<String>,
 }
+
+/// `ScheduleResultAnnotation` (§7): one scheduled payment.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ScheduleResult {
+    pub customer_uid: String,
+    pub merchant_uid: String,
+    /// null until executed; also null if revoked before running.
+    pub imp_uid: Option<String>,
+    pub pg_provider: Option<String>,
+    pub pg_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub schedule_at: i64,
+    pub executed_at: i64,
+    pub revoked_at: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub name: Option<String>,
+    pub buyer_name: Option<String>,
+    pub buyer_email: Option<String>,
+    pub buyer_tel: Option<String>,
+    pub buyer_addr: Option<String>,
+    pub buyer_postcode: Option<String>,
+    pub custom_data: Option<String>,
+    /// `scheduled`, `executed` or `revoked`.
+    pub schedule_status: String,
+    /// null until executed; then `paid`, `failed`, or `cancelled` once refunded.
+    pub payment_status: Option<String>,
+    pub fail_reason: Option<String>,
+    pub promotion_id: Option<String>,
+}

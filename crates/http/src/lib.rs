@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod requests;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use utoipa::OpenApi;
 
 use openimp_service::Gateway;
 
-use handlers::{meta, payments, subscribe, users};
+use handlers::{meta, payments, schedules, subscribe, users};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
         users::get_token,
         subscribe::issue_customer, subscribe::get_customer, subscribe::delete_customer, subscribe::get_customers,
         subscribe::customer_payments, subscribe::again, subscribe::onetime,
+        schedules::schedule, schedules::unschedule, schedules::get_one, schedules::update, schedules::reschedule,
+        schedules::retry, schedules::list, schedules::by_customer,
         payments::get_one, payments::get_many, payments::find, payments::find_with_status, payments::find_all,
         payments::find_all_with_status, payments::by_status, payments::cancel, payments::prepare,
         payments::update_prepare, payments::get_prepare,
@@ -58,6 +61,15 @@ pub fn router(state: AppState) -> Router {
         .route("/subscribe/customers/{customer_uid}/payments", get(subscribe::customer_payments))
         .route("/subscribe/payments/again", post(subscribe::again))
         .route("/subscribe/payments/onetime", post(subscribe::onetime))
+        .route("/subscribe/payments/schedule", post(schedules::schedule).get(schedules::list))
+        .route("/subscribe/payments/unschedule", post(schedules::unschedule))
+        .route("/subscribe/payments/schedule/{merchant_uid}", get(schedules::get_one).put(schedules::update))
+        .route("/subscribe/payments/schedule/{merchant_uid}/reschedule", post(schedules::reschedule))
+        .route("/subscribe/payments/schedule/{merchant_uid}/retry", post(schedules::retry))
+        .route("/subscribe/payments/schedule/customers/{customer_uid}", get(schedules::by_customer))
+        .route("/subscribe/customers/{customer_uid}/schedules", get(schedules::by_customer))
+        .route("/webhooks", get(schedules::webhooks))
+        .route("/webhooks/{id}/resend", post(schedules::resend_webhook))
         .route("/payments", get(payments::get_many))
         .route("/payments/cancel", post(payments::cancel))
         .route("/payments/prepare", post(payments::prepare).put(payments::update_prepare))
@@ -68,6 +80,11 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/findAll/{merchant_uid}/{payment_status}", get(payments::find_all_with_status))
         .route("/payments/status/{payment_status}", get(payments::by_status))
         .route("/payments/{imp_uid}", get(payments::get_one))
+        .route("/v1/iamport.js", get(window::sdk))
+        .route("/js/iamport.payment-1.2.0.js", get(window::sdk))
+        .route("/window/sessions", post(window::open).options(window::preflight))
+        .route("/window/{id}", get(window::page).post(window::submit))
+        .route("/window/{id}/close", post(window::close))
         .route("/openapi.json", get(meta::openapi))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

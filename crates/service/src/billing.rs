@@ -198,7 +198,8 @@ impl Gateway {
         Ok(rows.iter().map(crate::view::customer).collect())
     }
 
-    /// Deletes a key: first locally (no new charge can use it), then at the PG.
+    /// Deletes a key: first locally (no new charge can use it; its pending schedules are revoked),
+    /// then at the PG.
     pub async fn delete_billing_key(
         &self,
         merchant: &MerchantId,
@@ -211,6 +212,8 @@ impl Gateway {
         if !customers::mark_deleted(&self.db, merchant.as_str(), customer_uid, now()).await? {
             return Err(ApiError::not_found("등록되지 않은 구매자입니다. (unknown customer_uid)"));
         }
+        // Its pending schedules can never be charged now: revoke them (docs/webhooks.md).
+        self.revoke_schedules_of_deleted_key(merchant, customer_uid).await?;
         if let Some(channel) = channel {
             let billing_key = self
                 .vault

@@ -100,6 +100,10 @@ impl Gateway {
             requested_at: now(),
             cancelled_at: 0,
         };
+        // Settled before the reservation, so that a failure here leaves nothing reserved.
+        let notify = self
+            .webhook_for(merchant.as_str(), payment.notice_url.as_deref(), Some(cancel.cancellation_id.clone()))
+            .await?;
         match payments::reserve_cancel(&self.db, &cancel, command.checksum).await? {
             Ok(()) => {}
             Err(ReserveRefusal::ChecksumMismatch { balance }) => {
@@ -155,7 +159,7 @@ impl Gateway {
             };
             match outcome {
                 Ok(CancelOutcome::Cancelled { pg_tid, cancelled_at, receipt_url }) => {
-                    payments::complete_cancel(&db, &cancellation_id, &pg_tid, cancelled_at, receipt_url.as_deref()).await?;
+                    payments::complete_cancel_notify(&db, &cancellation_id, &pg_tid, cancelled_at, receipt_url.as_deref(), notify.as_ref()).await?;
                     Ok(())
                 }
                 Ok(CancelOutcome::Refused { code, message }) => {

@@ -7,7 +7,7 @@ use openimp_store::merchants::{self, ChannelRow};
 use crate::{ApiResult, Gateway};
 
 /// `inicis` is the older name of the KG Inicis window; openimp serves both with one channel kind.
-fn provider_matches(channel_provider: &str, asked: &str) -> bool {
+pub(crate) fn provider_matches(channel_provider: &str, asked: &str) -> bool {
     let normalize = |p: &str| if p == "inicis" { "html5_inicis".to_owned() } else { p.to_owned() };
     normalize(channel_provider) == normalize(asked)
 }

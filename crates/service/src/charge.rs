@@ -77,7 +77,7 @@ pub(crate) fn check_merchant_uid(merchant_uid: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
+pub(crate) fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
     check_merchant_uid(&order.merchant_uid)?;
     ChargeAmounts {
         amount: order.amount,
@@ -104,6 +104,10 @@ impl Gateway {
         command: AgainCommand,
     ) -> ApiResult<Payment> {
         let currency = check_order(&command.order)?;
+        if command.usage != "payment.scheduled" {
+            // A schedule's notice_url was checked when it was created.
+            self.check_notice_url(command.order.notice_url.as_deref()).await?;
+        }
         let found =
             customers::get_with_channel(&self.db, merchant.as_str(), &command.customer_uid).await?;
         let Some((customer, channel)) = found else {
@@ -140,6 +144,9 @@ impl Gateway {
             customer_uid: Some(customer.customer_uid.clone()),
             usage: Some(command.usage),
             card_number: customer.card_number.clone(),
+            channel_kind: "api",
+            pay_method: "card",
+            user_agent: None,
         };
         self.charge(attempt, order, PaymentSource::BillingKey(billing_key.to_string())).await
     }
@@ -151,6 +158,7 @@ impl Gateway {
         command: OnetimeCommand,
     ) -> ApiResult<Payment> {
         let currency = check_order(&command.order)?;
+        self.check_notice_url(command.order.notice_url.as_deref()).await?;
         let card = CardInput::parse(
             RawCard {
                 card_number: command.card_number.as_deref(),
@@ -196,6 +204,9 @@ impl Gateway {
                     customer_uid: Some(customer_uid),
                     usage: Some("issue"),
                     card_number: stored.card_number.clone(),
+                    channel_kind: "api",
+                    pay_method: "card",
+                    user_agent: None,
                 };
                 self.charge(attempt, order, PaymentSource::BillingKey(billing_key)).await
             }
@@ -207,6 +218,9 @@ impl Gateway {
                     customer_uid: None,
                     usage: None,
                     card_number: Some(card.masked()),
+                    channel_kind: "api",
+                    pay_method: "card",
+                    user_agent: None,
                 };
                 self.charge(attempt, order, PaymentSource::Keyed(card)).await
             }
@@ -215,7 +229,7 @@ impl Gateway {
 
     /// Refuses early (before a PG is involved) a merchant_uid that already has a live attempt.
     /// The unique index still decides races; this only avoids needless PG work.
-    async fn refuse_live_merchant_uid(
+    pub(crate) async fn refuse_live_merchant_uid(
         &self,
         merchant_id: &str,
         merchant_uid: &str,
@@ -235,7 +249,7 @@ impl Gateway {
 
     /// Record, call, record. Runs in its own task so that a client hanging up cannot stop it
     /// between the PG call and the outcome write.
-    async fn charge(
+    pub(crate) async fn charge(
         &self,
         attempt: Attempt,
         order: OrderFields,
@@ -244,7 +258,7 @@ impl Gateway {
         let now = now();
         let (connector, context) = self.connector_for(&attempt.channel)?;
         let row = PaymentRow {
-            imp_uid: new_imp_uid(true),
+            imp_uid: new_imp_uid(attempt.channel_kind == "api"),
             merchant_id: attempt.merchant_id.clone(),
             merchant_uid: order.merchant_uid.clone(),
             status: "pending".to_owned(),
@@ -254,8 +268,8 @@ impl Gateway {
             tax_free: order.tax_free,
             vat_amount: order.vat_amount,
             currency: attempt.currency.to_owned(),
-            pay_method: Some("card".to_owned()),
-            channel: Some("api".to_owned()),
+            pay_method: Some(attempt.pay_method.to_owned()),
+            channel: Some(attempt.channel_kind.to_owned()),
             channel_id: Some(attempt.channel.id.clone()),
             pg_provider: Some(attempt.channel.pg_provider.clone()),
             pg_id: Some(attempt.channel.mid.clone()),
@@ -273,7 +287,7 @@ impl Gateway {
             buyer_addr: order.buyer_addr.clone(),
             buyer_postcode: order.buyer_postcode.clone(),
             custom_data: order.custom_data.clone(),
-            user_agent: None,
+            user_agent: attempt.user_agent.clone(),
             notice_url: order.notice_url.clone(),
             customer_uid: attempt.customer_uid.clone(),
             customer_uid_usage: attempt.usage.map(str::to_owned),
@@ -286,6 +300,8 @@ impl Gateway {
             receipt_url: None,
             updated_at: now,
         };
+        // The webhook target is settled before anything is written (cached: no query per charge).
+        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
         match payments::insert(&self.db, &row).await {
             Ok(true) => {}
             Ok(false) => {
@@ -337,7 +353,7 @@ impl Gateway {
                 );
                 std::process::abort();
             }
-            record_outcome(&db, row, outcome).await
+            record_outcome(&db, row, outcome, notify).await
         });
         task.await.map_err(ApiError::internal)?.map(|row| crate::view::payment(&row, &[]))
     }
@@ -354,20 +370,28 @@ fn outcome_label(outcome: &Result<ChargeOutcome, ConnectorError>) -> &'static st
 }
 
 /// Where a charge goes and what it is recorded as.
-struct Attempt {
-    merchant_id: String,
-    channel: ChannelRow,
-    currency: &'static str,
-    customer_uid: Option<String>,
-    usage: Option<&'static str>,
-    card_number: Option<String>,
+pub(crate) struct Attempt {
+    pub(crate) merchant_id: String,
+    pub(crate) channel: ChannelRow,
+    pub(crate) currency: &'static str,
+    pub(crate) customer_uid: Option<String>,
+    pub(crate) usage: Option<&'static str>,
+    pub(crate) card_number: Option<String>,
+    /// `api` for REST charges (`imps_` ids); `pc` or `mobile` for the payment window (`imp_`).
+    pub(crate) channel_kind: &'static str,
+    pub(crate) pay_method: &'static str,
+    pub(crate) user_agent: Option<String>,
 }
 
 /// Writes the PG's answer onto the pending payment and returns the payment as recorded.
+///
+/// `notify` is queued (outbox, same transaction) when the payment becomes paid, or failed if it
+/// is a scheduled charge (i'mport sends no webhook for other failures).
 async fn record_outcome(
     db: &openimp_store::Db,
     mut row: PaymentRow,
     outcome: Result<ChargeOutcome, ConnectorError>,
+    notify: Option<openimp_store::webhooks::NewWebhook>,
 ) -> ApiResult<PaymentRow> {
     let now = now();
     match outcome {
@@ -382,7 +406,7 @@ async fn record_outcome(
                 card_type: approval.card.card_type,
                 receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
             };
-            if payments::mark_paid(db, &row.imp_uid, &record).await? {
+            if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
                 row.status = "paid".to_owned();
                 row.pg_tid = Some(record.pg_tid);
                 row.apply_num = Some(record.apply_num);
@@ -400,10 +424,10 @@ async fn record_outcome(
         }
         Ok(ChargeOutcome::Declined { code, message })
         | Err(ConnectorError::CardRejected { code, message }) => {
-            record_failure(db, row, format!("[{code}] {message}"), now).await
+            record_failure(db, row, format!("[{code}] {message}"), now, notify).await
         }
         Err(ConnectorError::NotSent(detail)) | Err(ConnectorError::Unsupported(detail)) => {
-            record_failure(db, row, format!("PG 요청 실패: {detail}"), now).await
+            record_failure(db, row, format!("PG 요청 실패: {detail}"), now, notify).await
         }
         Err(ConnectorError::Unknown(detail)) => {
             // Unknown is a state (DESIGN.md rule 2): stay pending; the reconciler asks the PG.
@@ -418,8 +442,10 @@ async fn record_failure(
     mut row: PaymentRow,
     reason: String,
     now: i64,
+    notify: Option<openimp_store::webhooks::NewWebhook>,
 ) -> ApiResult<PaymentRow> {
-    if payments::mark_failed(db, &row.imp_uid, &reason, now).await? {
+    let notify = notify.filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
+    if payments::mark_failed_notify(db, &row.imp_uid, &reason, now, notify.as_ref()).await? {
         row.status = "failed".to_owned();
         row.fail_reason = Some(reason);
         row.failed_at = now;

@@ -18,7 +18,11 @@ pub mod lookup;
 pub mod merchants;
 pub mod prepare;
 pub mod reconcile;
+pub mod schedule;
 pub mod view;
+pub mod window;
+pub mod webhook;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +52,7 @@ pub struct Gateway {
     pub sandbox: Arc<SandboxPg>,
     pub config: GatewayConfig,
     tokens: auth::TokenCache,
+    webhooks: webhook::WebhookState,
 }
 
 impl Gateway {
@@ -57,7 +62,20 @@ impl Gateway {
         sandbox: Arc<SandboxPg>,
         config: GatewayConfig,
     ) -> Gateway {
-        Gateway { db, vault, sandbox, config, tokens: auth::TokenCache::default() }
+        Gateway {
+            db,
+            vault,
+            sandbox,
+            config,
+            tokens: auth::TokenCache::default(),
+            webhooks: webhook::WebhookState::new(webhook::WebhookOptions::default()),
+        }
+    }
+
+    /// Replaces the webhook options (timeouts, back-off, private addresses).
+    pub fn with_webhook_options(mut self, options: webhook::WebhookOptions) -> Gateway {
+        self.webhooks = webhook::WebhookState::new(options);
+        self
     }
 }
 

@@ -62,6 +62,11 @@ impl Gateway {
         let inquiry =
             tokio::time::timeout(self.config.pg_timeout, connector.inquire(&context, &row.imp_uid))
                 .await;
+        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
+        // i'mport notifies failures only of scheduled charges.
+        let notify_failure = notify
+            .clone()
+            .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
         match inquiry {
             Ok(Ok(Inquiry::Approved(approval))) => {
                 let record = ApprovalRecord {
@@ -74,21 +79,28 @@ impl Gateway {
                     card_type: approval.card.card_type,
                     receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
                 };
-                payments::mark_paid(&self.db, &row.imp_uid, &record).await?;
+                payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref()).await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");
                 Ok(Settled::Paid)
             }
             Ok(Ok(Inquiry::Declined { code, message })) => {
-                payments::mark_failed(&self.db, &row.imp_uid, &format!("[{code}] {message}"), now)
-                    .await?;
+                payments::mark_failed_notify(
+                    &self.db,
+                    &row.imp_uid,
+                    &format!("[{code}] {message}"),
+                    now,
+                    notify_failure.as_ref(),
+                )
+                .await?;
                 Ok(Settled::Failed)
             }
             Ok(Ok(Inquiry::NotFound)) if row.started_at <= now - grace => {
-                payments::mark_failed(
+                payments::mark_failed_notify(
                     &self.db,
                     &row.imp_uid,
                     "PG에 승인 기록이 없습니다. (the PG has no record of this charge)",
                     now,
+                    notify_failure.as_ref(),
                 )
                 .await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG never charged it");

@@ -8,6 +8,8 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{Any, AnyPool, Executor, Row};
 
+use crate::batch::{BatchWriter, Value};
+
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -100,6 +102,8 @@ struct DbInner {
     /// `SQLITE_BUSY`.
     writer: AnyPool,
     wal_sync: Option<WalSync>,
+    /// SQLite only: the group-commit writer for the hot single-statement writes.
+    batch: Option<BatchWriter>,
 }
 
 impl Db {
@@ -151,11 +155,14 @@ impl Db {
                 sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&writer).await?;
                 let reader = pool(4).connect(&url).await?;
                 spawn_checkpointer(&reader);
+                let wal_path = sqlite_wal_path(&config.url);
+                let db_path = PathBuf::from(wal_path.to_string_lossy().trim_end_matches("-wal"));
+                let batch = Some(BatchWriter::open(&db_path)?);
                 let wal_sync = match config.sqlite_sync {
                     SqliteSync::Full => None,
-                    SqliteSync::Group => Some(WalSync::new(sqlite_wal_path(&config.url))),
+                    SqliteSync::Group => Some(WalSync::new(wal_path)),
                 };
-                Ok(Db { inner: Arc::new(DbInner { backend, reader, writer, wal_sync }) })
+                Ok(Db { inner: Arc::new(DbInner { backend, reader, writer, wal_sync, batch }) })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -169,6 +176,7 @@ impl Db {
                         reader: pool.clone(),
                         writer: pool,
                         wal_sync: None,
+                        batch: None,
                     }),
                 })
             }
@@ -197,6 +205,27 @@ impl Db {
             Backend::Postgres => self.inner.writer.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Runs one write statement and returns once it is committed durably, with the number of
+    /// rows it changed. On SQLite it joins the group-commit writer's next batch; on PostgreSQL
+    /// it runs on the pool (PostgreSQL groups concurrent commits itself).
+    pub async fn execute_durable(&self, sql: String, params: Vec<Value>) -> Result<u64, StoreError> {
+        if let Some(batch) = &self.inner.batch {
+            return batch.execute(sql, params).await;
+        }
+        let mut query = sqlx::query(&sql);
+        for param in params {
+            query = match param {
+                Value::Int(v) => query.bind(v),
+                Value::Text(v) => query.bind(v),
+                Value::NullInt => query.bind(None::<i64>),
+                Value::NullText => query.bind(None::<String>),
+            };
+        }
+        let result = query.execute(&self.inner.writer).await?;
+        self.durable().await?;
+        Ok(result.rows_affected())
     }
 
     /// Returns once every commit finished before the call is on stable storage. Call it after
@@ -305,6 +334,8 @@ impl Db {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/0001_core.sql")),
     (2, "sandbox_pg", include_str!("../migrations/0002_sandbox_pg.sql")),
+    (3, "schedules_webhooks", include_str!("../migrations/0003_schedules_webhooks.sql")),
+    (4, "window", include_str!("../migrations/0004_window.sql")),
 ];
 
 /// Checkpoints the WAL into the database file every half second (PASSIVE: it never blocks

@@ -12,12 +12,17 @@
 //! arrive already sealed (base64 text) and leave sealed.
 
 pub mod customers;
+mod batch;
 mod db;
 pub mod idempotency;
 pub mod merchants;
 pub mod payments;
 pub mod prepares;
 pub mod sandbox;
+pub mod schedules;
 pub mod tokens;
+pub mod webhooks;
+pub mod window;
 
+pub use batch::Value;
 pub use db::{Backend, Db, DbConfig, SqliteSync, StoreError, Tx};

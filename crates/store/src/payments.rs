@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::batch::Value;
 use crate::db::{Db, StoreError};
+use crate::webhooks::NewWebhook;
 
 /// A stored payment. `status` is internal: `pending` is shown as `ready` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,55 +116,54 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
 /// The prepare check rides in the same statement to spare the hot path a round trip.
 pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
     let placeholders: Vec<String> = (1..=41).map(|i| format!("${i}")).collect();
-    let result = sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
         placeholders.join(", ")
-    ))
-        .bind(&payment.imp_uid)
-        .bind(&payment.merchant_id)
-        .bind(&payment.merchant_uid)
-        .bind(&payment.status)
-        .bind(payment.amount)
-        .bind(payment.cancel_amount)
-        .bind(payment.cancel_reserved)
-        .bind(payment.tax_free)
-        .bind(payment.vat_amount)
-        .bind(&payment.currency)
-        .bind(&payment.pay_method)
-        .bind(&payment.channel)
-        .bind(&payment.channel_id)
-        .bind(&payment.pg_provider)
-        .bind(&payment.pg_id)
-        .bind(&payment.pg_tid)
-        .bind(&payment.apply_num)
-        .bind(&payment.card_code)
-        .bind(&payment.card_name)
-        .bind(&payment.card_number)
-        .bind(payment.card_type)
-        .bind(payment.card_quota)
-        .bind(&payment.name)
-        .bind(&payment.buyer_name)
-        .bind(&payment.buyer_email)
-        .bind(&payment.buyer_tel)
-        .bind(&payment.buyer_addr)
-        .bind(&payment.buyer_postcode)
-        .bind(&payment.custom_data)
-        .bind(&payment.user_agent)
-        .bind(&payment.notice_url)
-        .bind(&payment.customer_uid)
-        .bind(&payment.customer_uid_usage)
-        .bind(payment.started_at)
-        .bind(payment.paid_at)
-        .bind(payment.failed_at)
-        .bind(payment.cancelled_at)
-        .bind(&payment.fail_reason)
-        .bind(&payment.cancel_reason)
-        .bind(&payment.receipt_url)
-        .bind(payment.updated_at)
-        .execute(db.writer())
-        .await?;
-    db.durable().await?;
-    Ok(result.rows_affected() == 1)
+    );
+    let params: Vec<Value> = vec![
+        (&payment.imp_uid).into(),
+        (&payment.merchant_id).into(),
+        (&payment.merchant_uid).into(),
+        (&payment.status).into(),
+        payment.amount.into(),
+        payment.cancel_amount.into(),
+        payment.cancel_reserved.into(),
+        payment.tax_free.into(),
+        payment.vat_amount.into(),
+        (&payment.currency).into(),
+        (&payment.pay_method).into(),
+        (&payment.channel).into(),
+        (&payment.channel_id).into(),
+        (&payment.pg_provider).into(),
+        (&payment.pg_id).into(),
+        (&payment.pg_tid).into(),
+        (&payment.apply_num).into(),
+        (&payment.card_code).into(),
+        (&payment.card_name).into(),
+        (&payment.card_number).into(),
+        payment.card_type.into(),
+        payment.card_quota.into(),
+        (&payment.name).into(),
+        (&payment.buyer_name).into(),
+        (&payment.buyer_email).into(),
+        (&payment.buyer_tel).into(),
+        (&payment.buyer_addr).into(),
+        (&payment.buyer_postcode).into(),
+        (&payment.custom_data).into(),
+        (&payment.user_agent).into(),
+        (&payment.notice_url).into(),
+        (&payment.customer_uid).into(),
+        (&payment.customer_uid_usage).into(),
+        payment.started_at.into(),
+        payment.paid_at.into(),
+        payment.failed_at.into(),
+        payment.cancelled_at.into(),
+        (&payment.fail_reason).into(),
+        (&payment.cancel_reason).into(),
+        (&payment.receipt_url).into(),
+        payment.updated_at.into(),
+    ];
+    Ok(db.execute_durable(sql, params).await? == 1)
 }
 
 /// The PG's approval, as recorded on a payment.
@@ -179,12 +180,41 @@ pub struct ApprovalRecord {
 }
 
 /// `pending` → `paid`. Returns false when the payment was no longer pending (settled already).
-pub async fn mark_paid(
+pub async fn mark_paid(db: &Db, imp_uid: &str, approval: &ApprovalRecord) -> Result<bool, StoreError> {
+    let sql = "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
+         WHERE imp_uid = $9 AND status = 'pending'";
+    let params = vec![
+        (&approval.pg_tid).into(),
+        (&approval.apply_num).into(),
+        approval.paid_at.into(),
+        (&approval.card_code).into(),
+        (&approval.card_name).into(),
+        (&approval.card_number).into(),
+        approval.card_type.into(),
+        (&approval.receipt_url).into(),
+        imp_uid.into(),
+    ];
+    Ok(db.execute_durable(sql.to_owned(), params).await? == 1)
+}
+
+/// `pending` → `failed`. Returns false when the payment was no longer pending.
+pub async fn mark_failed(db: &Db, imp_uid: &str, reason: &str, failed_at: i64) -> Result<bool, StoreError> {
+    let sql = "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'";
+    let params = vec![reason.into(), failed_at.into(), imp_uid.into()];
+    Ok(db.execute_durable(sql.to_owned(), params).await? == 1)
+}
+
+/// [`mark_paid`], and queues `webhook` in the same transaction. Without a webhook it is exactly
+/// [`mark_paid`] (the hot path keeps its single statement).
+pub async fn mark_paid_notify(
     db: &Db,
     imp_uid: &str,
     approval: &ApprovalRecord,
+    webhook: Option<&NewWebhook>,
 ) -> Result<bool, StoreError> {
-    let result = sqlx::query(
+    let Some(webhook) = webhook else { return mark_paid(db, imp_uid, approval).await };
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query(
         "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
          WHERE imp_uid = $9 AND status = 'pending'",
     )
@@ -197,29 +227,52 @@ pub async fn mark_paid(
     .bind(approval.card_type)
     .bind(&approval.receipt_url)
     .bind(imp_uid)
-    .execute(db.writer())
-    .await?;
-    db.durable().await?;
-    Ok(result.rows_affected() == 1)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    commit_with_webhook(db, tx, changed, imp_uid, webhook).await
 }
 
-/// `pending` → `failed`. Returns false when the payment was no longer pending.
-pub async fn mark_failed(
+/// [`mark_failed`], and queues `webhook` in the same transaction.
+pub async fn mark_failed_notify(
     db: &Db,
     imp_uid: &str,
     reason: &str,
     failed_at: i64,
+    webhook: Option<&NewWebhook>,
 ) -> Result<bool, StoreError> {
-    let result = sqlx::query(
+    let Some(webhook) = webhook else { return mark_failed(db, imp_uid, reason, failed_at).await };
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query(
         "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'",
     )
     .bind(reason)
     .bind(failed_at)
     .bind(imp_uid)
-    .execute(db.writer())
-    .await?;
-    db.durable().await?;
-    Ok(result.rows_affected() == 1)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    commit_with_webhook(db, tx, changed, imp_uid, webhook).await
+}
+
+/// Queues the webhook if the state change happened, then commits (else rolls back).
+async fn commit_with_webhook(
+    db: &Db,
+    mut tx: crate::Tx,
+    changed: bool,
+    imp_uid: &str,
+    webhook: &NewWebhook,
+) -> Result<bool, StoreError> {
+    if changed {
+        crate::webhooks::insert_for_payment(&mut tx, imp_uid, webhook).await?;
+        tx.commit().await?;
+        db.durable().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(changed)
 }
 
 /// Notes that a pending payment was looked at by the reconciler (so it is retried later, not
@@ -519,6 +572,19 @@ pub async fn complete_cancel(
     cancelled_at: i64,
     receipt_url: Option<&str>,
 ) -> Result<bool, StoreError> {
+    complete_cancel_notify(db, cancellation_id, pg_tid, cancelled_at, receipt_url, None).await
+}
+
+/// [`complete_cancel`], and queues `webhook` (if any; its status is the payment's status after
+/// the cancel: `cancelled`, or `paid` after a partial cancel) in the same transaction.
+pub async fn complete_cancel_notify(
+    db: &Db,
+    cancellation_id: &str,
+    pg_tid: &str,
+    cancelled_at: i64,
+    receipt_url: Option<&str>,
+    webhook: Option<&NewWebhook>,
+) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT imp_uid, amount, reason FROM payment_cancels WHERE cancellation_id = $1 AND state = 'pending'",
@@ -552,6 +618,9 @@ pub async fn complete_cancel(
     .bind(&imp_uid)
     .execute(&mut *tx)
     .await?;
+    if let Some(webhook) = webhook {
+        crate::webhooks::insert_for_payment(&mut tx, &imp_uid, webhook).await?;
+    }
     tx.commit().await?;
     db.durable().await?;
     Ok(true)

@@ -2,16 +2,15 @@
 //!
 //! These rows simulate a PG's own database: only the sandbox connector writes them, and tests
 //! read the ledger as the oracle for what was really charged (`openimp sandbox ledger`). Writes
-//! are committed and then passed through [`Db::durable`] before the function returns, except
-//! approvals: their durability rides on the barrier of the payment write that follows them.
-//! Should the machine crash before that, the approval and the payment's outcome are lost
-//! together, and the reconciler finds the order unknown to the PG: consistent either way.
+//! are committed durably before the function returns (ledger entries through the group-commit
+//! writer of [`Db::execute_durable`]).
 
 use std::fmt;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::batch::Value;
 use crate::db::affected;
 use crate::{Db, StoreError};
 
@@ -177,7 +176,22 @@ pub async fn mark_billing_key_deleted(
 /// Writes a ledger entry. A second approval of one (mid, order_id), or a reused tid, is a
 /// [`StoreError::Conflict`].
 pub async fn insert_ledger_entry(db: &Db, entry: &LedgerEntry) -> Result<(), StoreError> {
-    bind_entry(sqlx::query(&insert_ledger_sql()), entry).execute(db.writer()).await?;
+    let params: Vec<Value> = vec![
+        (&entry.tid).into(),
+        entry.kind.as_str().into(),
+        (&entry.mid).into(),
+        (&entry.order_id).into(),
+        entry.amount.into(),
+        (&entry.ref_tid).into(),
+        (&entry.card_code).into(),
+        (&entry.card_name).into(),
+        (&entry.card_number).into(),
+        entry.card_type.into(),
+        (&entry.apply_num).into(),
+        entry.created_at.into(),
+        now_micros().into(),
+    ];
+    db.execute_durable(insert_ledger_sql(), params).await?;
     Ok(())
 }
 

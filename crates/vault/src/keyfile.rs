@@ -85,7 +85,11 @@ pub(crate) fn load_or_create(data_dir: &Path, fresh: SecretKey) -> Result<Secret
     let path = data_dir.join(KEY_FILE_NAME);
     let io_err = |e: io::Error| VaultError::Io(format!("{}: {e}", path.display()));
     match fs::metadata(&path) {
-        Ok(_) => return read_key_file(&path),
+        Ok(_) => {
+            // It may have just been created by a process that is still writing it.
+            wait_until_written(&path);
+            return read_key_file(&path);
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(e)),
     }
@@ -100,8 +104,8 @@ pub(crate) fn load_or_create(data_dir: &Path, fresh: SecretKey) -> Result<Secret
     }
 }
 
-/// Another process created the file between our check and our create_new; give it a moment to
-/// finish writing so we do not read an empty file.
+/// Another process may have created the file an instant ago; give it a moment to finish
+/// writing so we do not read an empty file.
 fn wait_until_written(path: &Path) {
     for _ in 0..50 {
         if fs::metadata(path).is_ok_and(|m| m.len() > 0) {

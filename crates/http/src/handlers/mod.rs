@@ -2,6 +2,7 @@
 
 pub mod meta;
 pub mod payments;
+pub mod schedules;
 pub mod subscribe;
 pub mod users;
 

@@ -50,6 +50,21 @@ pub enum MerchantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set (or, with an empty --url, clear) the merchant's webhook URL and body format.
+    SetWebhook {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        url: String,
+        /// json or form (application/x-www-form-urlencoded).
+        #[arg(long, default_value = "json", value_parser = ["json", "form"])]
+        format: String,
+    },
+    /// Print the merchant's whsec_ webhook signing secret (created on first use).
+    WebhookSecret {
+        #[arg(long)]
+        merchant: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +84,18 @@ pub struct MerchantCreate {
 
 impl MerchantCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
+        match self {
+            MerchantCommand::SetWebhook { merchant, url, format } => {
+                return super::webhooks::set_webhook(data, &merchant, Some(&url), &format).await
+            }
+            MerchantCommand::WebhookSecret { merchant } => {
+                return super::webhooks::print_secret(data, &merchant).await
+            }
+            _ => {}
+        }
         let gateway = gateway(data).await?;
         match self {
+            MerchantCommand::SetWebhook { .. } | MerchantCommand::WebhookSecret { .. } => {}
             MerchantCommand::Create(args) => {
                 let credentials = gateway
                     .create_merchant(NewMerchant {
@@ -342,6 +367,14 @@ async fn rotate(data: &DataOptions, new_master_key: Option<String>) -> anyhow::R
             let aad = Aad { purpose: "access_token", merchant_id: &merchant_id, subject: "" };
             let rewrapped = old.rewrap(&sealed, &aad, &new)?;
             openimp_store::tokens::set_sealed(&db, &token_hash, &rewrapped).await?;
+            rotated += 1;
+        }
+    }
+    for (merchant_id, sealed) in openimp_store::webhooks::list_sealed_secrets(&db).await? {
+        if needs(&sealed) {
+            let aad = Aad { purpose: "webhook_secret", merchant_id: &merchant_id, subject: "" };
+            let rewrapped = old.rewrap(&sealed, &aad, &new)?;
+            openimp_store::webhooks::set_sealed_secret(&db, &merchant_id, &rewrapped).await?;
             rotated += 1;
         }
     }

@@ -2,6 +2,8 @@
 
 mod admin;
 mod serve;
+mod webhooks;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +37,11 @@ enum Command {
     /// Manage the card vault's master key.
     #[command(subcommand)]
     Vault(admin::VaultCommand),
+    /// Run the background worker alone: due schedules, webhook deliveries, the reconciler.
+    Worker(worker::WorkerArgs),
+    /// Webhook deliveries: list them with their attempts, resend one.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 impl Cli {
@@ -46,6 +53,8 @@ impl Cli {
             Command::Channel(command) => command.run(&self.data).await,
             Command::Sandbox(command) => command.run(&self.data).await,
             Command::Vault(command) => command.run(&self.data).await,
+            Command::Worker(args) => worker::run(&self.data, args).await,
+            Command::Webhooks(command) => command.run(&self.data).await,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct ServeArgs {
     /// Test only: abort right after a PG approval, before recording it.
     #[arg(long, hide = true)]
     fault_crash_after_pg_call: bool,
+    #[command(flatten)]
+    worker: super::worker::WorkerOptions,
 }
 
 pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
@@ -53,18 +55,23 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
             reconcile_after: Duration::from_secs(args.reconcile_after_secs),
             crash_after_pg_call: args.fault_crash_after_pg_call,
         },
-    ));
-    ensure_demo_merchant(data, &gateway, args.listen).await?;
-
+    )
+    .with_webhook_options(args.worker.webhook_options()));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    ensure_demo_merchant(data, &gateway, address).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let reconciler = tokio::spawn(gateway.clone().run_reconciler(
         Duration::from_secs(args.reconcile_interval_secs.max(1)),
         shutdown_rx.clone(),
     ));
+    let workers = if args.worker.no_worker {
+        Vec::new()
+    } else {
+        gateway.spawn_workers(args.worker.worker_config(), shutdown_rx.clone())
+    };
     let app = openimp_http::router(openimp_http::AppState { gateway });
     {
         let mut stdout = std::io::stdout().lock();
@@ -75,11 +82,14 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     db.close().await;
     Ok(())
 }
 
-fn init_logging(json: bool) {
+pub(crate) fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -90,7 +100,7 @@ fn init_logging(json: bool) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

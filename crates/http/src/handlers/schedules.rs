@@ -1,0 +1,335 @@
+//! `/subscribe/payments/schedule...` (reference §7) and the webhook log (`/webhooks`, beyond
+//! i'mport).
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use openimp_core::wire::{Paged, Payment, ScheduleResult};
+use openimp_core::ApiError;
+use openimp_service::lookup::Page;
+use openimp_service::schedule::{ScheduleCommand, ScheduleItem, ScheduleQuery};
+use openimp_store::webhooks::OutboxFilter;
+
+use super::required;
+use crate::auth::Merchant;
+use crate::envelope::{ok, Envelope, HttpResult};
+use crate::params::{opt_i64, opt_string, string_list, Body, Query};
+use crate::AppState;
+
+/// One element of `schedules[]`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScheduleItemRequest {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub merchant_uid: Option<String>,
+    /// Unix seconds, in the future.
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub schedule_at: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub amount: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub tax_free: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub vat_amount: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub card_quota: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub buyer_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub buyer_email: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub buyer_tel: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub buyer_addr: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub buyer_postcode: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub custom_data: Option<String>,
+    /// Where this schedule's webhook goes (instead of the merchant's webhook URL).
+    #[serde(default, deserialize_with = "opt_string")]
+    pub notice_url: Option<String>,
+}
+
+/// `POST /subscribe/payments/schedule`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScheduleRequest {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub customer_uid: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub customer_id: Option<String>,
+    /// A verification charge, cancelled at once; 0 = none.
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub checking_amount: Option<i64>,
+    /// Card data: used only when `customer_uid` has no key yet (the key is issued first).
+    #[serde(default, deserialize_with = "opt_string")]
+    pub card_number: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub expiry: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub birth: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub pwd_2digit: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub cvc: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub pg: Option<String>,
+    #[serde(default)]
+    pub schedules: Option<Vec<ScheduleItemRequest>>,
+}
+
+/// `POST /subscribe/payments/unschedule`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnscheduleRequest {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub customer_uid: Option<String>,
+    /// A list (or one string) of merchant_uids.
+    #[serde(default, deserialize_with = "string_list")]
+    pub merchant_uid: Vec<String>,
+}
+
+/// `PUT .../schedule/{merchant_uid}` and `POST .../reschedule`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScheduleAtRequest {
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub schedule_at: Option<i64>,
+}
+
+/// `GET /subscribe/payments/schedule`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ScheduleListQuery {
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub schedule_from: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub schedule_to: Option<i64>,
+    /// `scheduled`, `executed` or `revoked`.
+    #[serde(default, deserialize_with = "opt_string", alias = "schedule-status")]
+    pub schedule_status: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub page: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub limit: Option<i64>,
+    /// `scheduled`: oldest first; `-scheduled` (default): newest first.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub sorting: Option<String>,
+}
+
+/// The customer-scoped lists (`schedule-status` with a hyphen; the underscore is accepted).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CustomerScheduleQuery {
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub from: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub to: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string", rename = "schedule-status", alias = "schedule_status")]
+    #[param(rename = "schedule-status")]
+    pub schedule_status: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub page: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub limit: Option<i64>,
+}
+
+/// `GET /webhooks`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WebhookListQuery {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub imp_uid: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub merchant_uid: Option<String>,
+    /// `pending`, `delivered` or `failed`.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub state: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub page: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub limit: Option<i64>,
+}
+
+fn item(request: ScheduleItemRequest) -> Result<ScheduleItem, ApiError> {
+    Ok(ScheduleItem {
+        merchant_uid: required(request.merchant_uid, "merchant_uid")?,
+        schedule_at: request.schedule_at,
+        amount: request.amount,
+        tax_free: request.tax_free.unwrap_or(0),
+        vat_amount: request.vat_amount,
+        card_quota: request.card_quota.unwrap_or(0),
+        currency: request.currency,
+        name: request.name,
+        buyer_name: request.buyer_name,
+        buyer_email: request.buyer_email,
+        buyer_tel: request.buyer_tel,
+        buyer_addr: request.buyer_addr,
+        buyer_postcode: request.buyer_postcode,
+        custom_data: request.custom_data,
+        notice_url: request.notice_url,
+    })
+}
+
+fn oldest_first(sorting: Option<&str>) -> Result<bool, ApiError> {
+    match sorting.map(str::trim).filter(|s| !s.is_empty()) {
+        None | Some("-scheduled") => Ok(false),
+        Some("scheduled") => Ok(true),
+        Some(other) => Err(ApiError::invalid(format!(
+            "sorting은 scheduled 또는 -scheduled여야 합니다: {other} (sorting must be scheduled or -scheduled)"
+        ))),
+    }
+}
+
+/// Creates schedules for a billing key (issuing it first from card data if it has none).
+#[utoipa::path(post, path = "/subscribe/payments/schedule", tag = "subscribe", request_body = ScheduleRequest,
+    responses((status = 200, body = Envelope<Vec<ScheduleResult>>)))]
+pub async fn schedule(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Body(request): Body<ScheduleRequest>,
+) -> HttpResult {
+    let schedules = request
+        .schedules
+        .unwrap_or_default()
+        .into_iter()
+        .map(item)
+        .collect::<Result<Vec<_>, _>>()?;
+    let command = ScheduleCommand {
+        customer_uid: required(request.customer_uid, "customer_uid")?,
+        customer_id: request.customer_id,
+        checking_amount: request.checking_amount.unwrap_or(0),
+        card_number: request.card_number,
+        expiry: request.expiry,
+        birth: request.birth,
+        pwd_2digit: request.pwd_2digit,
+        pg: request.pg,
+        schedules,
+    };
+    Ok(ok(state.gateway.create_schedules(&merchant, command).await?))
+}
+
+/// Revokes the listed merchant_uids, or every pending schedule of a customer_uid.
+#[utoipa::path(post, path = "/subscribe/payments/unschedule", tag = "subscribe", request_body = UnscheduleRequest,
+    responses((status = 200, body = Envelope<Vec<ScheduleResult>>)))]
+pub async fn unschedule(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Body(request): Body<UnscheduleRequest>,
+) -> HttpResult {
+    Ok(ok(state.gateway.unschedule(&merchant, request.customer_uid, request.merchant_uid).await?))
+}
+
+#[utoipa::path(get, path = "/subscribe/payments/schedule/{merchant_uid}", tag = "subscribe",
+    params(("merchant_uid" = String, Path)), responses((status = 200, body = Envelope<ScheduleResult>), (status = 404)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(merchant_uid): Path<String>,
+) -> HttpResult {
+    Ok(ok(state.gateway.get_schedule(&merchant, &merchant_uid).await?))
+}
+
+/// Moves a pending schedule to another time.
+#[utoipa::path(put, path = "/subscribe/payments/schedule/{merchant_uid}", tag = "subscribe", request_body = ScheduleAtRequest,
+    params(("merchant_uid" = String, Path)), responses((status = 200, body = Envelope<ScheduleResult>), (status = 400), (status = 404)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(merchant_uid): Path<String>,
+    Body(request): Body<ScheduleAtRequest>,
+) -> HttpResult {
+    let schedule_at = super::required_i64(request.schedule_at, "schedule_at")?;
+    Ok(ok(state.gateway.update_schedule(&merchant, &merchant_uid, schedule_at).await?))
+}
+
+/// Schedules a failed or revoked schedule again.
+#[utoipa::path(post, path = "/subscribe/payments/schedule/{merchant_uid}/reschedule", tag = "subscribe", request_body = ScheduleAtRequest,
+    params(("merchant_uid" = String, Path)), responses((status = 200, body = Envelope<ScheduleResult>), (status = 400), (status = 404)))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(merchant_uid): Path<String>,
+    Body(request): Body<ScheduleAtRequest>,
+) -> HttpResult {
+    let schedule_at = super::required_i64(request.schedule_at, "schedule_at")?;
+    Ok(ok(state.gateway.reschedule(&merchant, &merchant_uid, schedule_at).await?))
+}
+
+/// Charges a failed or revoked schedule now; answers the Payment (check `status`).
+#[utoipa::path(post, path = "/subscribe/payments/schedule/{merchant_uid}/retry", tag = "subscribe",
+    params(("merchant_uid" = String, Path)), responses((status = 200, body = Envelope<Payment>), (status = 400), (status = 404)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(merchant_uid): Path<String>,
+) -> HttpResult {
+    Ok(ok(state.gateway.retry_schedule(&merchant, &merchant_uid).await?))
+}
+
+/// Schedules by time range (at most 3 months), status, page; newest first by default.
+#[utoipa::path(get, path = "/subscribe/payments/schedule", tag = "subscribe", params(ScheduleListQuery),
+    responses((status = 200, body = Envelope<Paged<ScheduleResult>>), (status = 400)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Query(query): Query<ScheduleListQuery>,
+) -> HttpResult {
+    let page = Page::new(query.page, query.limit)?;
+    let query = ScheduleQuery {
+        customer_uid: None,
+        from: query.schedule_from,
+        to: query.schedule_to,
+        schedule_status: query.schedule_status,
+        page: page.page,
+        limit: page.limit,
+        oldest_first: oldest_first(query.sorting.as_deref())?,
+    };
+    Ok(ok(state.gateway.list_schedules(&merchant, query).await?))
+}
+
+/// A customer's schedules (`/subscribe/payments/schedule/customers/{customer_uid}` and
+/// `/subscribe/customers/{customer_uid}/schedules`), newest first.
+#[utoipa::path(get, path = "/subscribe/customers/{customer_uid}/schedules", tag = "subscribe",
+    params(("customer_uid" = String, Path), CustomerScheduleQuery), responses((status = 200, body = Envelope<Paged<ScheduleResult>>), (status = 400)))]
+pub async fn by_customer(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(customer_uid): Path<String>,
+    Query(query): Query<CustomerScheduleQuery>,
+) -> HttpResult {
+    let page = Page::new(query.page, query.limit)?;
+    let query = ScheduleQuery {
+        customer_uid: Some(customer_uid),
+        from: query.from,
+        to: query.to,
+        schedule_status: query.schedule_status,
+        page: page.page,
+        limit: page.limit,
+        oldest_first: false,
+    };
+    Ok(ok(state.gateway.list_schedules(&merchant, query).await?))
+}
+
+/// The merchant's webhook deliveries with their attempt logs, newest first (beyond i'mport).
+pub async fn webhooks(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Query(query): Query<WebhookListQuery>,
+) -> HttpResult {
+    let page = Page::new(query.page, query.limit)?;
+    let filter = OutboxFilter {
+        merchant_id: Some(merchant.as_str().to_owned()),
+        imp_uid: query.imp_uid,
+        merchant_uid: query.merchant_uid,
+        state: query.state,
+    };
+    Ok(ok(state.gateway.list_webhooks(&filter, page.page, page.limit).await?))
+}
+
+/// Sends a webhook again now (same webhook-id, same URL, a fresh round of tries).
+pub async fn resend_webhook(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(id): Path<String>,
+) -> HttpResult {
+    Ok(ok(state.gateway.resend_webhook(Some(merchant.as_str()), &id).await?))
+}

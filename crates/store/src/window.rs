@@ -1,0 +1,134 @@
+//! Hosted payment window sessions: one per `IMP.request_pay`, bound to its merchant and request.
+//!
+//! States: `open` → `processing` (one submit claimed it) → `done` (the result is recorded).
+//! Every change is a conditional `UPDATE` whose affected-row count is checked, so two submits of
+//! one window cannot both reach the PG.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::{Db, StoreError};
+
+/// A window session row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub channel_id: String,
+    pub csrf_token: String,
+    pub origin: String,
+    pub mode: String,
+    pub device: String,
+    pub request_json: String,
+    pub user_agent: Option<String>,
+    pub state: String,
+    pub imp_uid: Option<String>,
+    pub result_json: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, merchant_id, channel_id, csrf_token, origin, mode, device, request_json, user_agent, state, imp_uid, result_json, created_at, expires_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id: row.try_get(0)?,
+        merchant_id: row.try_get(1)?,
+        channel_id: row.try_get(2)?,
+        csrf_token: row.try_get(3)?,
+        origin: row.try_get(4)?,
+        mode: row.try_get(5)?,
+        device: row.try_get(6)?,
+        request_json: row.try_get(7)?,
+        user_agent: row.try_get(8)?,
+        state: row.try_get(9)?,
+        imp_uid: row.try_get(10)?,
+        result_json: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        expires_at: row.try_get(13)?,
+        updated_at: row.try_get(14)?,
+    })
+}
+
+pub async fn insert(db: &Db, session: &SessionRow) -> Result<(), StoreError> {
+    let placeholders: Vec<String> = (1..=15).map(|i| format!("${i}")).collect();
+    sqlx::query(&format!(
+        "INSERT INTO window_sessions ({COLUMNS}) VALUES ({})",
+        placeholders.join(", ")
+    ))
+    .bind(&session.id)
+    .bind(&session.merchant_id)
+    .bind(&session.channel_id)
+    .bind(&session.csrf_token)
+    .bind(&session.origin)
+    .bind(&session.mode)
+    .bind(&session.device)
+    .bind(&session.request_json)
+    .bind(&session.user_agent)
+    .bind(&session.state)
+    .bind(&session.imp_uid)
+    .bind(&session.result_json)
+    .bind(session.created_at)
+    .bind(session.expires_at)
+    .bind(session.updated_at)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM window_sessions WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// `open` → `processing`, if the CSRF token matches and the session has not expired.
+/// Returns false when another submit claimed it first (or it expired meanwhile).
+pub async fn claim(db: &Db, id: &str, csrf_token: &str, now: i64) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE window_sessions SET state = 'processing', updated_at = $1 \
+         WHERE id = $2 AND csrf_token = $3 AND state = 'open' AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(csrf_token)
+    .execute(db.writer())
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// `processing` → `done`, recording the payment and the callback's result.
+pub async fn finish(
+    db: &Db,
+    id: &str,
+    imp_uid: Option<&str>,
+    result_json: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE window_sessions SET state = 'done', imp_uid = $1, result_json = $2, updated_at = $3 \
+         WHERE id = $4 AND state = 'processing'",
+    )
+    .bind(imp_uid)
+    .bind(result_json)
+    .bind(now)
+    .bind(id)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Deletes sessions that expired before `before` and were never used (housekeeping).
+pub async fn delete_expired(db: &Db, before: i64) -> Result<u64, StoreError> {
+    let result =
+        sqlx::query("DELETE FROM window_sessions WHERE state = 'open' AND expires_at < $1")
+            .bind(before)
+            .execute(db.writer())
+            .await?;
+    Ok(result.rows_affected())
+}
