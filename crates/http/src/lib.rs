@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/sandbox/receipts/{tid}", get(meta::receipt))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))

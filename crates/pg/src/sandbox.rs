@@ -79,6 +79,11 @@ impl SandboxPg {
         SandboxPg { db, delay }
     }
 
+    /// The ledger entry behind a receipt link (`/sandbox/receipts/{tid}`).
+    pub async fn receipt(&self, tid: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        ledger::get_ledger_entry(&self.db, tid).await
+    }
+
     async fn pause(&self) {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;

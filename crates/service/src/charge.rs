@@ -355,7 +355,9 @@ impl Gateway {
             }
             record_outcome(&db, row, outcome, notify).await
         });
-        task.await.map_err(ApiError::internal)?.map(|row| crate::view::payment(&row, &[]))
+        task.await
+            .map_err(ApiError::internal)?
+            .map(|row| self.absolute_links(crate::view::payment(&row, &[])))
     }
 }
 
@@ -396,6 +398,7 @@ async fn record_outcome(
     let now = now();
     match outcome {
         Ok(ChargeOutcome::Approved(approval)) => {
+            let receipt_url = Some(format!("/sandbox/receipts/{}", approval.pg_tid));
             let record = ApprovalRecord {
                 pg_tid: approval.pg_tid,
                 apply_num: approval.apply_num,
@@ -404,7 +407,7 @@ async fn record_outcome(
                 card_name: approval.card.card_name,
                 card_number: approval.card.card_number,
                 card_type: approval.card.card_type,
-                receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
+                receipt_url,
             };
             if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
                 row.status = "paid".to_owned();

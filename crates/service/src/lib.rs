@@ -53,6 +53,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     tokens: auth::TokenCache,
     webhooks: webhook::WebhookState,
+    /// The address merchants reach this server at; makes stored receipt paths absolute.
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl Gateway {
@@ -68,6 +70,7 @@ impl Gateway {
             sandbox,
             config,
             tokens: auth::TokenCache::default(),
+            public_url: std::sync::OnceLock::new(),
             webhooks: webhook::WebhookState::new(webhook::WebhookOptions::default()),
         }
     }

@@ -69,6 +69,7 @@ impl Gateway {
             .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
         match inquiry {
             Ok(Ok(Inquiry::Approved(approval))) => {
+                let receipt_url = Some(format!("/sandbox/receipts/{}", approval.pg_tid));
                 let record = ApprovalRecord {
                     pg_tid: approval.pg_tid,
                     apply_num: approval.apply_num,
@@ -77,7 +78,7 @@ impl Gateway {
                     card_name: approval.card.card_name,
                     card_number: approval.card.card_number,
                     card_type: approval.card.card_type,
-                    receipt_url: Some(format!("/sandbox/receipts/{}", row.imp_uid)),
+                    receipt_url,
                 };
                 payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref()).await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");

@@ -103,6 +103,29 @@ pub fn customer(row: &CustomerRow) -> Customer {
 }
 
 impl Gateway {
+    /// Sets the base URL (`http://host:port`) receipt links are made absolute with. Only the
+    /// first call counts.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// Makes the gateway-relative receipt links of a payment absolute.
+    pub(crate) fn absolute_links(&self, mut payment: Payment) -> Payment {
+        let Some(base) = self.public_url.get() else { return payment };
+        let absolute = |url: &mut Option<String>| {
+            if let Some(path) = url.as_ref().filter(|u| u.starts_with('/')) {
+                *url = Some(format!("{base}{path}"));
+            }
+        };
+        absolute(&mut payment.receipt_url);
+        for cancel in &mut payment.cancel_history {
+            absolute(&mut cancel.receipt_url);
+        }
+        payment.cancel_receipt_urls =
+            payment.cancel_history.iter().filter_map(|c| c.receipt_url.clone()).collect();
+        payment
+    }
+
     /// Wire payments for rows, with their cancel histories fetched in one query.
     pub(crate) async fn payment_views(&self, rows: &[PaymentRow]) -> ApiResult<Vec<Payment>> {
         let with_cancels: Vec<&str> =
@@ -112,6 +135,7 @@ impl Gateway {
         Ok(rows
             .iter()
             .map(|row| payment(row, cancels.get(&row.imp_uid).map(Vec::as_slice).unwrap_or(&[])))
+            .map(|payment| self.absolute_links(payment))
             .collect())
     }
 

@@ -38,3 +38,38 @@ pub async fn not_found() -> Response {
 pub async fn method_not_allowed() -> Response {
     HttpError(ApiError::MethodNotAllowed).into_response()
 }
+
+/// `GET /sandbox/receipts/{tid}`: the sandbox PG's sales slip (매출전표) for an approval or a
+/// cancel. The tid is random and unguessable, like a real PG's receipt link.
+pub async fn receipt(
+    State(state): State<AppState>,
+    axum::extract::Path(tid): axum::extract::Path<String>,
+) -> Response {
+    let entry = match state.gateway.sandbox.receipt(&tid).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return not_found().await,
+        Err(err) => return HttpError(ApiError::from(err)).into_response(),
+    };
+    let escape = |s: &str| {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    };
+    let kind = if entry.kind.as_str() == "cancel" { "취소 (cancel)" } else { "승인 (approval)" };
+    // Korea has no daylight saving: KST is UTC+9 all year.
+    let when = chrono::DateTime::from_timestamp(entry.created_at + 9 * 3600, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S KST").to_string())
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"ko\"><meta charset=\"utf-8\"><title>매출전표 (sandbox receipt)</title>\
+         <body><h1>매출전표 <small>(sandbox, test mode)</small></h1><dl>\
+         <dt>거래구분</dt><dd>{kind}</dd><dt>거래번호 (TID)</dt><dd>{}</dd><dt>상점아이디 (MID)</dt><dd>{}</dd>\
+         <dt>금액 (amount)</dt><dd>{} 원</dd><dt>카드</dt><dd>{} {}</dd><dt>승인번호</dt><dd>{}</dd><dt>일시</dt><dd>{when}</dd>\
+         </dl></body></html>",
+        escape(&entry.tid),
+        escape(&entry.mid),
+        entry.amount,
+        escape(&entry.card_name),
+        escape(&entry.card_number),
+        escape(&entry.apply_num),
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}

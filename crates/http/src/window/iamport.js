@@ -81,6 +81,10 @@
     for (var key in params) {
       if (Object.prototype.hasOwnProperty.call(params, key)) request[key] = params[key];
     }
+    if (request.custom_data !== undefined && request.custom_data !== null && typeof request.custom_data !== 'string') {
+      // Stored as the page wrote it: a JSON string (key order kept).
+      request.custom_data = JSON.stringify(request.custom_data);
+    }
     if (typeof request.m_redirect_url === 'string' && request.m_redirect_url) {
       try { request.m_redirect_url = new URL(request.m_redirect_url, global.location.href).href; } catch (e) { /* the server says why */ }
     }

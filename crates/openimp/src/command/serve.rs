@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// A payment pending for longer than this is settled by asking its PG.
     #[arg(long, default_value_t = 60)]
     reconcile_after_secs: u64,
+    /// The address merchants reach this server at (behind a proxy, say), for absolute receipt
+    /// links; `http://<listen address>` by default.
+    #[arg(long, env = "OPENIMP_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Log lines as JSON.
     #[arg(long)]
     log_json: bool,
@@ -61,6 +65,7 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    gateway.set_public_url(args.public_url.as_deref().unwrap_or(&format!("http://{address}")));
     ensure_demo_merchant(data, &gateway, address).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let reconciler = tokio::spawn(gateway.clone().run_reconciler(

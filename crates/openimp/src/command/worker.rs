@@ -18,10 +18,10 @@ use crate::config::DataOptions;
 #[derive(Debug, Clone, Args)]
 pub struct WorkerOptions {
     /// `serve` only: do not run the schedule and webhook worker in this process.
-    #[arg(long, env = "OPENIMP_NO_WORKER")]
+    #[arg(long, env = "OPENIMP_NO_WORKER", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_worker: bool,
     /// Deliver webhooks to loopback, link-local and private addresses (refused by default).
-    #[arg(long, env = "OPENIMP_ALLOW_PRIVATE_WEBHOOKS")]
+    #[arg(long, env = "OPENIMP_ALLOW_PRIVATE_WEBHOOKS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_webhooks: bool,
     /// Delivery tries per webhook before giving up (a resend starts a new round).
     #[arg(long, env = "OPENIMP_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]

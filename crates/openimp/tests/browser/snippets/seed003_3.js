@@ -1,0 +1,6 @@
+card: {
+     direct: {
+        code: "367",
+        quota: 3
+    }
+}
