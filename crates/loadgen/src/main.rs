@@ -30,7 +30,8 @@ use crate::report::{Latency, Report, Tally};
 #[derive(Debug, Parser)]
 #[command(name = "openimp-loadgen", version)]
 struct Args {
-    /// Base URL of the server, e.g. http://127.0.0.1:8080.
+    /// Base URL of the server, e.g. http://127.0.0.1:8080. Several nodes: separate them with
+    /// commas; client N talks to node N mod count (setup goes to the first).
     #[arg(long, env = "OPENIMP_URL")]
     url: String,
     /// REST API key of a merchant (needed by `again`).
@@ -114,7 +115,8 @@ fn main() -> ExitCode {
 struct Ctx {
     http: reqwest::Client,
     scenario: Scenario,
-    base_url: String,
+    /// Every node's base URL.
+    base_urls: Vec<String>,
     authorization: String,
     customer_uid: String,
     run_id: String,
@@ -122,9 +124,20 @@ struct Ctx {
     end: Instant,
 }
 
+impl Ctx {
+    /// The node a client talks to.
+    fn node(&self, client_idx: usize) -> &str {
+        &self.base_urls[client_idx % self.base_urls.len()]
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<Report> {
-    let base_url = args.url.trim_end_matches('/').to_owned();
-    check_url(&base_url, args.allow_remote)?;
+    let base_urls: Vec<String> =
+        args.url.split(',').map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty()).collect();
+    for url in &base_urls {
+        check_url(url, args.allow_remote)?;
+    }
+    let base_url = base_urls.first().cloned().context("--url is empty")?;
     let clients = usize::from(args.clients);
     let timeout = Duration::from_secs(args.timeout_secs);
 
@@ -157,7 +170,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let ctx = Arc::new(Ctx {
         http,
         scenario: args.scenario,
-        base_url: base_url.clone(),
+        base_urls,
         authorization,
         customer_uid: args.customer_uid.clone(),
         run_id: run_id(),
@@ -181,7 +194,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let latency = Latency::from_samples(&mut total.latencies_us);
     let report = Report {
         scenario: args.scenario.name(),
-        url: base_url,
+        url: args.url.clone(),
         clients,
         warmup_secs: args.warmup_secs,
         duration_secs: args.duration_secs,
@@ -213,7 +226,7 @@ async fn client_loop(ctx: Arc<Ctx>, client_idx: usize) -> (Tally, Instant) {
         }
         let outcome = match ctx.scenario {
             Scenario::Again => again_once(&ctx, client_idx, seq).await,
-            Scenario::Healthz => healthz_once(&ctx).await,
+            Scenario::Healthz => healthz_once(&ctx, client_idx).await,
         };
         seq += 1;
         // A refused connection comes back at once; pause so a dead server is not spun on.
@@ -240,7 +253,7 @@ async fn again_once(ctx: &Ctx, client_idx: usize, seq: u64) -> Result<(), String
     });
     let response = ctx
         .http
-        .post(format!("{}/subscribe/payments/again", ctx.base_url))
+        .post(format!("{}/subscribe/payments/again", ctx.node(client_idx)))
         .header(reqwest::header::AUTHORIZATION, &ctx.authorization)
         .json(&body)
         .send()
@@ -265,10 +278,10 @@ async fn again_once(ctx: &Ctx, client_idx: usize, seq: u64) -> Result<(), String
 }
 
 /// One `GET /healthz`; `Err` carries the error kind.
-async fn healthz_once(ctx: &Ctx) -> Result<(), String> {
+async fn healthz_once(ctx: &Ctx, client_idx: usize) -> Result<(), String> {
     let response = ctx
         .http
-        .get(format!("{}/healthz", ctx.base_url))
+        .get(format!("{}/healthz", ctx.node(client_idx)))
         .send()
         .await
         .map_err(|err| transport_kind(&err))?;
