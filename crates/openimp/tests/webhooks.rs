@@ -21,7 +21,12 @@ dual_backend_tests!(
     private_notice_url_refused_by_default,
 );
 
-async fn again_with_notice(c: &Client, customer_uid: &str, merchant_uid: &str, notice_url: &str) -> Value {
+async fn again_with_notice(
+    c: &Client,
+    customer_uid: &str,
+    merchant_uid: &str,
+    notice_url: &str,
+) -> Value {
     let r = c
         .post_json(
             "/subscribe/payments/again",
@@ -47,10 +52,17 @@ async fn failing_receiver_gets_event_later(backend: Backend) {
     })
     .await;
     assert_eq!(accepted.len(), 1);
-    let tries: Vec<Received> = receiver.received().into_iter().filter(|r| r.fields()["imp_uid"] == imp_uid.as_str()).collect();
+    let tries: Vec<Received> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.fields()["imp_uid"] == imp_uid.as_str())
+        .collect();
     assert_eq!(tries.len(), 4, "three failures then success");
     let ids: Vec<&str> = tries.iter().map(|r| r.header("webhook-id")).collect();
-    assert!(ids.iter().all(|id| *id == ids[0] && id.starts_with("msg_")), "same webhook-id on every try: {ids:?}");
+    assert!(
+        ids.iter().all(|id| *id == ids[0] && id.starts_with("msg_")),
+        "same webhook-id on every try: {ids:?}"
+    );
     // The attempt log, over the API...
     let list = eventually(Duration::from_secs(10), "log shows delivered", || async {
         let v = assert_ok(&c.get(&format!("/webhooks?imp_uid={imp_uid}")).await, "GET /webhooks");
@@ -63,10 +75,13 @@ async fn failing_receiver_gets_event_later(backend: Backend) {
     let log = w["attempt_log"].as_array().unwrap();
     let statuses: Vec<i64> = log.iter().map(|a| a["http_status"].as_i64().unwrap()).collect();
     assert_eq!(statuses, vec![500, 500, 500, 200]);
-    assert!(log.iter().all(|a| a["latency_ms"].is_i64() && a["attempted_at"].as_i64().unwrap() > 0));
+    assert!(log
+        .iter()
+        .all(|a| a["latency_ms"].is_i64() && a["attempted_at"].as_i64().unwrap() > 0));
     // Exponential back-off: each gap at least base * 2^(n-1) (base 200 ms).
     for (i, pair) in log.windows(2).enumerate() {
-        let gap = pair[1]["attempted_at"].as_i64().unwrap() - pair[0]["attempted_at"].as_i64().unwrap();
+        let gap =
+            pair[1]["attempted_at"].as_i64().unwrap() - pair[0]["attempted_at"].as_i64().unwrap();
         assert!(gap >= 200 * (1 << i) - 50, "gap {i}: {gap} ms");
     }
     // ...and the CLI.
@@ -76,12 +91,18 @@ async fn failing_receiver_gets_event_later(backend: Backend) {
     // Resend (API): the same webhook-id arrives again.
     let id = w["id"].as_str().unwrap().to_owned();
     assert_ok(&c.post_json(&format!("/webhooks/{id}/resend"), &json!({})).await, "resend");
-    eventually(Duration::from_secs(15), "resent", || async { (receiver.accepted_for(&imp_uid).len() == 2).then_some(()) }).await;
+    eventually(Duration::from_secs(15), "resent", || async {
+        (receiver.accepted_for(&imp_uid).len() == 2).then_some(())
+    })
+    .await;
     assert_eq!(receiver.accepted_for(&imp_uid)[1].header("webhook-id"), id);
     // Resend (CLI).
     let out = server.env.cli(&["webhooks", "resend", "--id", &id]);
     assert!(out.success, "{}", out.stderr);
-    eventually(Duration::from_secs(15), "resent by CLI", || async { (receiver.accepted_for(&imp_uid).len() == 3).then_some(()) }).await;
+    eventually(Duration::from_secs(15), "resent by CLI", || async {
+        (receiver.accepted_for(&imp_uid).len() == 3).then_some(())
+    })
+    .await;
     // Another merchant cannot see or resend it.
     let (_m2, c2) = server.merchant_client().await;
     let other = assert_ok(&c2.get("/webhooks").await, "other merchant");
@@ -91,17 +112,24 @@ async fn failing_receiver_gets_event_later(backend: Backend) {
 
 /// Standard Webhooks verification written here from the specification (not the server's code).
 fn verify(secret: &str, r: &Received) -> bool {
-    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
     let signed = format!("{}.{}.{}", r.header("webhook-id"), r.header("webhook-timestamp"), r.body);
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
     mac.update(signed.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    r.header("webhook-signature").split(' ').any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
+    r.header("webhook-signature")
+        .split(' ')
+        .any(|sig| sig.strip_prefix("v1,") == Some(expected.as_str()))
 }
 
 /// Verifies with the Python `standardwebhooks` package when it is installed.
 fn verify_with_python(secret: &str, r: &Received) -> Option<bool> {
-    let probe = std::process::Command::new("python3").args(["-c", "import standardwebhooks"]).output().ok()?;
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .ok()?;
     if !probe.status.success() {
         return None;
     }
@@ -129,21 +157,43 @@ async fn signatures_verify_independently(backend: Backend) {
     let (m, c) = server.merchant_client().await;
     let key = uid("cust");
     c.issue_key_ok(&key, CARD_OK).await;
-    let secret = server.env.cli(&["merchant", "webhook-secret", "--merchant", &m.imp_code]).stdout.trim().to_owned();
+    let secret = server
+        .env
+        .cli(&["merchant", "webhook-secret", "--merchant", &m.imp_code])
+        .stdout
+        .trim()
+        .to_owned();
     assert!(secret.starts_with("whsec_") && secret.len() > 30, "{secret}");
     // Stable across calls.
-    assert_eq!(server.env.cli(&["merchant", "webhook-secret", "--merchant", &m.imp_code]).stdout.trim(), secret);
+    assert_eq!(
+        server.env.cli(&["merchant", "webhook-secret", "--merchant", &m.imp_code]).stdout.trim(),
+        secret
+    );
     // JSON to notice_url, then form to the merchant URL.
     let p1 = again_with_notice(&c, &key, &uid("json"), &receiver.url("/json")).await;
     server.env.cli_json(&["merchant", "list", "--json"]);
-    let out = server.env.cli(&["merchant", "set-webhook", "--merchant", &m.imp_code, "--url", &receiver.url("/form"), "--format", "form"]);
+    let out = server.env.cli(&[
+        "merchant",
+        "set-webhook",
+        "--merchant",
+        &m.imp_code,
+        "--url",
+        &receiver.url("/form"),
+        "--format",
+        "form",
+    ]);
     assert!(out.success, "{}", out.stderr);
     tokio::time::sleep(Duration::from_secs(6)).await; // the server caches settings for 5 s
     let p2 = c.again_paid(&key, &uid("form"), 2000).await;
     let mut python_checked = false;
-    for (p, path, content_type) in [(&p1, "/json", "application/json"), (&p2, "/form", "application/x-www-form-urlencoded")] {
+    for (p, path, content_type) in
+        [(&p1, "/json", "application/json"), (&p2, "/form", "application/x-www-form-urlencoded")]
+    {
         let imp_uid = p["imp_uid"].as_str().unwrap();
-        let r = eventually(Duration::from_secs(20), "webhook", || async { receiver.accepted_for(imp_uid).into_iter().next() }).await;
+        let r = eventually(Duration::from_secs(20), "webhook", || async {
+            receiver.accepted_for(imp_uid).into_iter().next()
+        })
+        .await;
         assert_eq!(r.path, path);
         assert!(r.header("content-type").starts_with(content_type), "{:?}", r.headers);
         assert_eq!(r.fields()["status"], "paid");
@@ -180,7 +230,12 @@ async fn cancel_webhook_carries_cancellation_id(backend: Backend) {
     // Partial cancel: status stays paid; then the rest: cancelled.
     assert_ok(&c.cancel(&json!({"imp_uid": imp_uid, "amount": 1000})).await, "partial cancel");
     let full = assert_ok(&c.cancel(&json!({"imp_uid": imp_uid})).await, "full cancel");
-    let ids: Vec<String> = full["cancel_history"].as_array().unwrap().iter().map(|h| h["cancellation_id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> = full["cancel_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["cancellation_id"].as_str().unwrap().to_owned())
+        .collect();
     let got = eventually(Duration::from_secs(20), "three webhooks", || async {
         let hits = receiver.accepted_for(&imp_uid);
         (hits.len() == 3).then_some(hits)
@@ -190,7 +245,10 @@ async fn cancel_webhook_carries_cancellation_id(backend: Backend) {
     let paid = bodies.iter().find(|b| b.get("cancellation_id").is_none()).expect("paid event");
     assert_eq!(paid["status"], "paid");
     for id in &ids {
-        let b = bodies.iter().find(|b| b["cancellation_id"] == id.as_str()).unwrap_or_else(|| panic!("no event for {id}: {bodies:?}"));
+        let b = bodies
+            .iter()
+            .find(|b| b["cancellation_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no event for {id}: {bodies:?}"));
         let expected = if *id == ids[0] { "paid" } else { "cancelled" };
         assert_eq!(b["status"], expected, "{b}");
     }
@@ -201,7 +259,14 @@ async fn private_notice_url_refused_by_default(backend: Backend) {
     let (_m, c) = server.merchant_client().await;
     let key = uid("cust");
     c.issue_key_ok(&key, CARD_OK).await;
-    for url in ["http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/x", "http://localhost/x", "ftp://example.com/x"] {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/x",
+        "http://localhost/x",
+        "ftp://example.com/x",
+    ] {
         let m = uid("order");
         let r = c
             .post_json(

@@ -99,7 +99,7 @@ impl Gateway {
                 payments::mark_failed_notify(
                     &self.db,
                     &row.imp_uid,
-                    "PG에 승인 기록이 없습니다. (the PG has no record of this charge)",
+                    NEVER_CHARGED,
                     now,
                     notify_failure.as_ref(),
                 )
@@ -131,6 +131,9 @@ impl Gateway {
         }
     }
 }
+
+/// The fail_reason of a payment the PG never received (a scheduled charge may run again).
+pub const NEVER_CHARGED: &str = "PG에 승인 기록이 없습니다. (the PG has no record of this charge)";
 
 enum Settled {
     Paid,

@@ -15,7 +15,9 @@ use openimp_core::wire::{Paged, Payment, ScheduleResult};
 use openimp_core::ApiError;
 use openimp_store::customers;
 use openimp_store::payments::{self, PaymentFilter, PaymentRow, Sorting};
-use openimp_store::schedules::{self, InsertRefusal, Outcome, RevokeTarget, ScheduleFilter, ScheduleRow};
+use openimp_store::schedules::{
+    self, InsertRefusal, Outcome, RevokeTarget, ScheduleFilter, ScheduleRow,
+};
 
 use crate::billing::IssueKeyCommand;
 use crate::charge::{AgainCommand, OrderFields};
@@ -133,7 +135,9 @@ fn check_future(schedule_at: i64, now: i64, what: &str) -> ApiResult<()> {
         )));
     }
     if schedule_at > 253_402_300_799 {
-        return Err(ApiError::invalid(format!("{what}: schedule_at이 너무 큽니다. (schedule_at out of range)")));
+        return Err(ApiError::invalid(format!(
+            "{what}: schedule_at이 너무 큽니다. (schedule_at out of range)"
+        )));
     }
     Ok(())
 }
@@ -158,23 +162,33 @@ impl Gateway {
     ) -> ApiResult<Vec<ScheduleResult>> {
         crate::billing::check_customer_uid(&command.customer_uid)?;
         if command.schedules.is_empty() {
-            return Err(ApiError::invalid("schedules 파라메터가 누락되었습니다. (schedules is required)"));
+            return Err(ApiError::invalid(
+                "schedules 파라메터가 누락되었습니다. (schedules is required)",
+            ));
         }
         if command.schedules.len() > 1000 {
-            return Err(ApiError::invalid("한 번에 1000건까지 예약할 수 있습니다. (at most 1000 schedules per request)"));
+            return Err(ApiError::invalid(
+                "한 번에 1000건까지 예약할 수 있습니다. (at most 1000 schedules per request)",
+            ));
         }
         if command.checking_amount < 0 {
-            return Err(ApiError::invalid("checking_amount는 0 이상이어야 합니다. (checking_amount must not be negative)"));
+            return Err(ApiError::invalid(
+                "checking_amount는 0 이상이어야 합니다. (checking_amount must not be negative)",
+            ));
         }
         let now = now();
         let mut rows = Vec::with_capacity(command.schedules.len());
         for (i, item) in command.schedules.iter().enumerate() {
             let what = format!("schedules[{i}]");
             let schedule_at = item.schedule_at.ok_or_else(|| {
-                ApiError::invalid(format!("{what}.schedule_at 파라메터가 누락되었습니다. (schedule_at is required)"))
+                ApiError::invalid(format!(
+                    "{what}.schedule_at 파라메터가 누락되었습니다. (schedule_at is required)"
+                ))
             })?;
             let amount = item.amount.ok_or_else(|| {
-                ApiError::invalid(format!("{what}.amount 파라메터가 누락되었습니다. (amount is required)"))
+                ApiError::invalid(format!(
+                    "{what}.amount 파라메터가 누락되었습니다. (amount is required)"
+                ))
             })?;
             let order = OrderFields {
                 merchant_uid: item.merchant_uid.clone(),
@@ -235,36 +249,39 @@ impl Gateway {
             });
         }
         // The key: the stored one, or issued now from the card data.
-        let customer = match customers::get(&self.db, merchant.as_str(), &command.customer_uid).await? {
-            Some(customer) => customer,
-            None if command.card_number.as_deref().is_some_and(|c| !c.trim().is_empty()) => {
-                let issue = IssueKeyCommand {
-                    customer_uid: command.customer_uid.clone(),
-                    card_number: command.card_number.clone(),
-                    expiry: command.expiry.clone(),
-                    birth: command.birth.clone(),
-                    pwd_2digit: command.pwd_2digit.clone(),
-                    pg: command.pg.clone(),
-                    customer_id: command.customer_id.clone(),
-                    customer_name: command.schedules[0].buyer_name.clone(),
-                    customer_tel: command.schedules[0].buyer_tel.clone(),
-                    customer_email: command.schedules[0].buyer_email.clone(),
-                    customer_addr: command.schedules[0].buyer_addr.clone(),
-                    customer_postcode: command.schedules[0].buyer_postcode.clone(),
-                };
-                match self.issue_billing_key(merchant, issue).await {
-                    Ok(_) => {}
-                    Err(ApiError::CardRejected(message)) | Err(ApiError::Rejected(message)) => {
-                        return Err(ApiError::rejected(format!("카드정보 확인에 실패하였습니다. {message}")))
+        let customer =
+            match customers::get(&self.db, merchant.as_str(), &command.customer_uid).await? {
+                Some(customer) => customer,
+                None if command.card_number.as_deref().is_some_and(|c| !c.trim().is_empty()) => {
+                    let issue = IssueKeyCommand {
+                        customer_uid: command.customer_uid.clone(),
+                        card_number: command.card_number.clone(),
+                        expiry: command.expiry.clone(),
+                        birth: command.birth.clone(),
+                        pwd_2digit: command.pwd_2digit.clone(),
+                        pg: command.pg.clone(),
+                        customer_id: command.customer_id.clone(),
+                        customer_name: command.schedules[0].buyer_name.clone(),
+                        customer_tel: command.schedules[0].buyer_tel.clone(),
+                        customer_email: command.schedules[0].buyer_email.clone(),
+                        customer_addr: command.schedules[0].buyer_addr.clone(),
+                        customer_postcode: command.schedules[0].buyer_postcode.clone(),
+                    };
+                    match self.issue_billing_key(merchant, issue).await {
+                        Ok(_) => {}
+                        Err(ApiError::CardRejected(message)) | Err(ApiError::Rejected(message)) => {
+                            return Err(ApiError::rejected(format!(
+                                "카드정보 확인에 실패하였습니다. {message}"
+                            )))
+                        }
+                        Err(other) => return Err(other),
                     }
-                    Err(other) => return Err(other),
+                    customers::get(&self.db, merchant.as_str(), &command.customer_uid)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("the issued key is gone"))?
                 }
-                customers::get(&self.db, merchant.as_str(), &command.customer_uid)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("the issued key is gone"))?
-            }
-            None => return Err(ApiError::rejected("등록되지 않은 구매자입니다.")),
-        };
+                None => return Err(ApiError::rejected("등록되지 않은 구매자입니다.")),
+            };
         if command.checking_amount > 0 {
             self.checking_charge(merchant, &command.customer_uid, command.checking_amount).await?;
         }
@@ -284,7 +301,12 @@ impl Gateway {
     }
 
     /// `checking_amount`: a charge of the key, cancelled at once, that proves the card works.
-    async fn checking_charge(&self, merchant: &MerchantId, customer_uid: &str, amount: i64) -> ApiResult<()> {
+    async fn checking_charge(
+        &self,
+        merchant: &MerchantId,
+        customer_uid: &str,
+        amount: i64,
+    ) -> ApiResult<()> {
         let merchant_uid = format!("checking_{}", random_hex(10));
         let command = AgainCommand {
             customer_uid: customer_uid.to_owned(),
@@ -296,9 +318,10 @@ impl Gateway {
             },
             usage: "payment",
         };
-        let payment = self.pay_again(merchant, command).await.map_err(|err| {
-            ApiError::rejected(format!("카드정보 확인에 실패하였습니다. {err}"))
-        })?;
+        let payment = self
+            .pay_again(merchant, command)
+            .await
+            .map_err(|err| ApiError::rejected(format!("카드정보 확인에 실패하였습니다. {err}")))?;
         if payment.status != "paid" {
             return Err(ApiError::rejected(format!(
                 "카드정보 확인에 실패하였습니다. {}",
@@ -324,16 +347,23 @@ impl Gateway {
         merchant_uids: Vec<String>,
     ) -> ApiResult<Vec<ScheduleResult>> {
         let customer_uid = customer_uid.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-        let merchant_uids: Vec<String> =
-            merchant_uids.into_iter().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect();
+        let merchant_uids: Vec<String> = merchant_uids
+            .into_iter()
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect();
         if customer_uid.is_none() && merchant_uids.is_empty() {
             return Err(ApiError::invalid(
                 "customer_uid 또는 merchant_uid 파라메터가 필요합니다. (customer_uid or merchant_uid is required)",
             ));
         }
-        let target = RevokeTarget { customer_uid: customer_uid.clone(), merchant_uids: merchant_uids.clone() };
+        let target = RevokeTarget {
+            customer_uid: customer_uid.clone(),
+            merchant_uids: merchant_uids.clone(),
+        };
         let revoked =
-            schedules::revoke(&self.db, merchant.as_str(), &target, None, now(), now_millis()).await?;
+            schedules::revoke(&self.db, merchant.as_str(), &target, None, now(), now_millis())
+                .await?;
         if !revoked.is_empty() {
             return Ok(revoked.iter().map(view).collect());
         }
@@ -367,7 +397,8 @@ impl Gateway {
         merchant: &MerchantId,
         customer_uid: &str,
     ) -> ApiResult<usize> {
-        let target = RevokeTarget { customer_uid: Some(customer_uid.to_owned()), merchant_uids: Vec::new() };
+        let target =
+            RevokeTarget { customer_uid: Some(customer_uid.to_owned()), merchant_uids: Vec::new() };
         let revoked = schedules::revoke(
             &self.db,
             merchant.as_str(),
@@ -378,13 +409,21 @@ impl Gateway {
         )
         .await?;
         if !revoked.is_empty() {
-            tracing::info!(customer_uid, revoked = revoked.len(), "billing key deleted: its pending schedules were revoked");
+            tracing::info!(
+                customer_uid,
+                revoked = revoked.len(),
+                "billing key deleted: its pending schedules were revoked"
+            );
         }
         Ok(revoked.len())
     }
 
     /// `GET /subscribe/payments/schedule/{merchant_uid}`.
-    pub async fn get_schedule(&self, merchant: &MerchantId, merchant_uid: &str) -> ApiResult<ScheduleResult> {
+    pub async fn get_schedule(
+        &self,
+        merchant: &MerchantId,
+        merchant_uid: &str,
+    ) -> ApiResult<ScheduleResult> {
         schedules::get(&self.db, merchant.as_str(), merchant_uid)
             .await?
             .map(|row| view(&row))
@@ -409,8 +448,19 @@ impl Gateway {
                 found.schedule_status
             )));
         }
-        if !schedules::move_time(&self.db, merchant.as_str(), merchant_uid, schedule_at, now, now_millis()).await? {
-            return Err(ApiError::invalid("지금 결제가 진행 중인 예약건입니다. (being charged right now)"));
+        if !schedules::move_time(
+            &self.db,
+            merchant.as_str(),
+            merchant_uid,
+            schedule_at,
+            now,
+            now_millis(),
+        )
+        .await?
+        {
+            return Err(ApiError::invalid(
+                "지금 결제가 진행 중인 예약건입니다. (being charged right now)",
+            ));
         }
         self.get_schedule(merchant, merchant_uid).await
     }
@@ -429,9 +479,13 @@ impl Gateway {
         check_future(schedule_at, now, "schedule_at")?;
         self.require_retryable(&found)?;
         if customers::get(&self.db, merchant.as_str(), &found.customer_uid).await?.is_none() {
-            return Err(ApiError::not_found("등록되지 않은 구매자입니다. (the billing key was deleted)"));
+            return Err(ApiError::not_found(
+                "등록되지 않은 구매자입니다. (the billing key was deleted)",
+            ));
         }
-        if !schedules::reschedule(&self.db, merchant.as_str(), merchant_uid, schedule_at, now).await? {
+        if !schedules::reschedule(&self.db, merchant.as_str(), merchant_uid, schedule_at, now)
+            .await?
+        {
             return Err(ApiError::invalid("실패했거나 해지된 예약건만 다시 예약할 수 있습니다. (only failed or revoked schedules)"));
         }
         self.get_schedule(merchant, merchant_uid).await
@@ -439,7 +493,8 @@ impl Gateway {
 
     fn require_retryable(&self, found: &ScheduleRow) -> ApiResult<()> {
         let retryable = found.schedule_status == "revoked"
-            || (found.schedule_status == "executed" && found.payment_status.as_deref() == Some("failed"));
+            || (found.schedule_status == "executed"
+                && found.payment_status.as_deref() == Some("failed"));
         if retryable {
             Ok(())
         } else {
@@ -452,13 +507,19 @@ impl Gateway {
     }
 
     /// `POST .../retry`: charges a failed or revoked schedule now and returns the Payment.
-    pub async fn retry_schedule(&self, merchant: &MerchantId, merchant_uid: &str) -> ApiResult<Payment> {
+    pub async fn retry_schedule(
+        &self,
+        merchant: &MerchantId,
+        merchant_uid: &str,
+    ) -> ApiResult<Payment> {
         let found = schedules::get(&self.db, merchant.as_str(), merchant_uid)
             .await?
             .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
         self.require_retryable(&found)?;
         if customers::get(&self.db, merchant.as_str(), &found.customer_uid).await?.is_none() {
-            return Err(ApiError::not_found("등록되지 않은 구매자입니다. (the billing key was deleted)"));
+            return Err(ApiError::not_found(
+                "등록되지 않은 구매자입니다. (the billing key was deleted)",
+            ));
         }
         let owner = format!("retry-{}", random_hex(6));
         let lease_ms = i64::try_from(RETRY_LEASE.as_millis()).unwrap_or(300_000);
@@ -482,23 +543,34 @@ impl Gateway {
             Some(imp_uid) => self.get_payment(merchant, &imp_uid).await,
             None => match self.run_payment(merchant.as_str(), &row).await? {
                 Some(payment) => Ok(crate::view::payment(&payment, &[])),
-                None => Err(ApiError::rejected(
-                    row.fail_reason.unwrap_or_else(|| "예약결제를 실행하지 못했습니다. (the charge did not run)".to_owned()),
-                )),
+                None => Err(ApiError::rejected(row.fail_reason.unwrap_or_else(|| {
+                    "예약결제를 실행하지 못했습니다. (the charge did not run)".to_owned()
+                }))),
             },
         }
     }
 
     /// The lists: `GET /subscribe/payments/schedule` and the two customer-scoped ones.
-    pub async fn list_schedules(&self, merchant: &MerchantId, query: ScheduleQuery) -> ApiResult<Paged<ScheduleResult>> {
-        let (from_name, to_name) =
-            if query.customer_uid.is_some() { ("from", "to") } else { ("schedule_from", "schedule_to") };
+    pub async fn list_schedules(
+        &self,
+        merchant: &MerchantId,
+        query: ScheduleQuery,
+    ) -> ApiResult<Paged<ScheduleResult>> {
+        let (from_name, to_name) = if query.customer_uid.is_some() {
+            ("from", "to")
+        } else {
+            ("schedule_from", "schedule_to")
+        };
         let from = query.from.ok_or_else(|| {
-            ApiError::invalid(format!("{from_name} 파라메터가 누락되었습니다. ({from_name} is required)"))
+            ApiError::invalid(format!(
+                "{from_name} 파라메터가 누락되었습니다. ({from_name} is required)"
+            ))
         })?;
-        let to = query
-            .to
-            .ok_or_else(|| ApiError::invalid(format!("{to_name} 파라메터가 누락되었습니다. ({to_name} is required)")))?;
+        let to = query.to.ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{to_name} 파라메터가 누락되었습니다. ({to_name} is required)"
+            ))
+        })?;
         if from < 0 || to <= from {
             return Err(ApiError::invalid(format!(
                 "조회 기간이 올바르지 않습니다. ({from_name} must be before {to_name})"
@@ -524,33 +596,56 @@ impl Gateway {
             to,
             oldest_first: query.oldest_first,
         };
-        let (rows, total) = schedules::list(&self.db, merchant.as_str(), &filter, query.page, query.limit).await?;
+        let (rows, total) =
+            schedules::list(&self.db, merchant.as_str(), &filter, query.page, query.limit).await?;
         Ok(Paged::new(rows.iter().map(view).collect(), total, query.page, query.limit))
     }
 
     /// The payment of a schedule's current run, if one was started.
-    async fn run_payment(&self, merchant_id: &str, row: &ScheduleRow) -> ApiResult<Option<PaymentRow>> {
-        let filter = PaymentFilter { merchant_uid: Some(row.merchant_uid.clone()), ..PaymentFilter::default() };
-        let found = payments::find_one(&self.db, merchant_id, &filter, Sorting::StartedDesc).await?;
+    async fn run_payment(
+        &self,
+        merchant_id: &str,
+        row: &ScheduleRow,
+    ) -> ApiResult<Option<PaymentRow>> {
+        let filter = PaymentFilter {
+            merchant_uid: Some(row.merchant_uid.clone()),
+            ..PaymentFilter::default()
+        };
+        let found =
+            payments::find_one(&self.db, merchant_id, &filter, Sorting::StartedDesc).await?;
         Ok(found.filter(|p| p.started_at >= row.scheduled_since))
     }
 
     /// Charges one claimed schedule (leased to `owner`) and records the outcome on it.
-    pub async fn execute_schedule(&self, row: &ScheduleRow, owner: &str, lease: Duration) -> ApiResult<Executed> {
+    pub async fn execute_schedule(
+        &self,
+        row: &ScheduleRow,
+        owner: &str,
+        lease: Duration,
+    ) -> ApiResult<Executed> {
         let merchant = MerchantId(row.merchant_id.clone());
         let started = now();
         let late_secs = (started - row.schedule_at).max(0);
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(300_000);
         // Claimed before: the earlier claim may have charged already.
         if row.claims > 1 {
-            if let Some(payment) = self.run_payment(&row.merchant_id, row).await? {
+            // A payment the PG never received (its worker died before the call) moved no money:
+            // charge again, as a new attempt of the same merchant_uid.
+            let earlier = self.run_payment(&row.merchant_id, row).await?;
+            if let Some(payment) = earlier
+                .filter(|p| p.fail_reason.as_deref() != Some(crate::reconcile::NEVER_CHARGED))
+            {
                 return self.record_payment(row, owner, &payment, late_secs, lease_ms).await;
             }
         }
         if late_secs > 5 {
             tracing::warn!(merchant_uid = %row.merchant_uid, schedule_at = row.schedule_at, late_secs, "schedule runs late (it fell due while no worker ran)");
         }
-        let command = AgainCommand { customer_uid: row.customer_uid.clone(), order: order_of(row), usage: "payment.scheduled" };
+        let command = AgainCommand {
+            customer_uid: row.customer_uid.clone(),
+            order: order_of(row),
+            usage: "payment.scheduled",
+        };
         match self.pay_again(&merchant, command).await {
             Ok(payment) if matches!(payment.status.as_str(), "paid" | "failed") => {
                 let outcome = Outcome {

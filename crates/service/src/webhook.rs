@@ -58,10 +58,13 @@ impl Default for WebhookOptions {
 /// the CLI shows within this time).
 const SETTINGS_TTL: Duration = Duration::from_secs(5);
 
+/// (fetched at, webhook URL, format) of one merchant.
+type CachedSettings = (Instant, Option<String>, String);
+
 /// Webhook state kept by the gateway: options, caches and the HTTP client.
 pub(crate) struct WebhookState {
     options: WebhookOptions,
-    settings: Mutex<HashMap<String, (Instant, Option<String>, String)>>,
+    settings: Mutex<HashMap<String, CachedSettings>>,
     secrets: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     client: reqwest::Client,
 }
@@ -281,9 +284,12 @@ impl Gateway {
             return Ok(());
         };
         let refused = |why: &str| {
-            ApiError::invalid(format!("notice_url을 사용할 수 없습니다: {why} (notice_url refused)"))
+            ApiError::invalid(format!(
+                "notice_url을 사용할 수 없습니다: {why} (notice_url refused)"
+            ))
         };
-        let url = reqwest::Url::parse(text).map_err(|_| refused("올바른 URL이 아닙니다 (not a URL)"))?;
+        let url =
+            reqwest::Url::parse(text).map_err(|_| refused("올바른 URL이 아닙니다 (not a URL)"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(refused("http 또는 https만 허용됩니다 (only http and https)"));
         }
@@ -318,9 +324,9 @@ impl Gateway {
     /// The merchant's `whsec_` signing secret, created on first use.
     pub async fn webhook_secret(&self, merchant_id: &str) -> ApiResult<String> {
         for _ in 0..2 {
-            let settings = webhooks::settings(&self.db, merchant_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)"))?;
+            let settings = webhooks::settings(&self.db, merchant_id).await?.ok_or_else(|| {
+                ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)")
+            })?;
             if let Some(sealed) = settings.secret_sealed {
                 let secret = self
                     .vault
@@ -330,10 +336,11 @@ impl Gateway {
             }
             let mut key = [0u8; 32];
             rand::Rng::fill(&mut rand::thread_rng(), &mut key[..]);
-            let secret =
-                format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
-            let sealed =
-                self.vault.seal_str(&secret, &secret_aad(merchant_id)).map_err(ApiError::internal)?;
+            let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+            let sealed = self
+                .vault
+                .seal_str(&secret, &secret_aad(merchant_id))
+                .map_err(ApiError::internal)?;
             webhooks::set_secret_if_absent(&self.db, merchant_id, &sealed).await?;
         }
         Err(ApiError::internal("could not create the webhook secret"))
@@ -344,7 +351,8 @@ impl Gateway {
             return Ok(found.clone());
         }
         let secret = self.webhook_secret(merchant_id).await?;
-        let key = Arc::new(secret_key(&secret).ok_or_else(|| ApiError::internal("bad whsec_ secret"))?);
+        let key =
+            Arc::new(secret_key(&secret).ok_or_else(|| ApiError::internal("bad whsec_ secret"))?);
         self.webhooks.secrets.lock().unwrap().insert(merchant_id.to_owned(), key.clone());
         Ok(key)
     }
@@ -357,12 +365,17 @@ impl Gateway {
         format: &str,
     ) -> ApiResult<()> {
         if !matches!(format, "json" | "form") {
-            return Err(ApiError::invalid("format은 json 또는 form이어야 합니다. (format must be json or form)"));
+            return Err(ApiError::invalid(
+                "format은 json 또는 form이어야 합니다. (format must be json or form)",
+            ));
         }
         if let Some(url) = url {
-            let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::invalid("올바른 URL이 아닙니다. (not a URL)"))?;
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|_| ApiError::invalid("올바른 URL이 아닙니다. (not a URL)"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ApiError::invalid("http 또는 https URL이어야 합니다. (http or https only)"));
+                return Err(ApiError::invalid(
+                    "http 또는 https URL이어야 합니다. (http or https only)",
+                ));
             }
         }
         if !webhooks::set_endpoint(&self.db, merchant_id, url, format).await? {
@@ -406,7 +419,11 @@ impl Gateway {
     }
 
     /// Queues a webhook again now, with a fresh round of tries (same id, same URL).
-    pub async fn resend_webhook(&self, merchant_id: Option<&str>, id: &str) -> ApiResult<WebhookView> {
+    pub async fn resend_webhook(
+        &self,
+        merchant_id: Option<&str>,
+        id: &str,
+    ) -> ApiResult<WebhookView> {
         if !webhooks::resend(&self.db, merchant_id, id, now(), now_millis()).await? {
             return Err(ApiError::not_found("존재하지 않는 웹훅입니다. (unknown webhook id)"));
         }
@@ -464,7 +481,9 @@ impl Gateway {
                 let bare = host.trim_start_matches('[').trim_end_matches(']');
                 if let Ok(ip) = bare.parse::<IpAddr>() {
                     if !options.allow_private && !is_public(ip) {
-                        return Err(format!("refused: {ip} is a loopback, link-local or private address"));
+                        return Err(format!(
+                            "refused: {ip} is a loopback, link-local or private address"
+                        ));
                     }
                 }
             }
@@ -564,7 +583,19 @@ mod tests {
 
     #[test]
     fn private_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.1.1", "::1", "fe80::1", "fd00::1", "100.64.0.1", "::ffff:127.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "100.64.0.1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["52.78.100.19", "8.8.8.8", "2001:4860:4860::8888"] {

@@ -139,7 +139,10 @@ impl Gateway {
     ) {
         let poll = config.poll.min(Duration::from_millis(500));
         loop {
-            let busy = match self.deliver_webhooks_once(config.webhook_batch, config.webhook_lease).await {
+            let busy = match self
+                .deliver_webhooks_once(config.webhook_batch, config.webhook_lease)
+                .await
+            {
                 Ok(report) => {
                     let n = report.delivered + report.retrying + report.gave_up;
                     n as i64 >= config.webhook_batch

@@ -343,13 +343,14 @@ pub async fn set_endpoint(
     url: Option<&str>,
     format: &str,
 ) -> Result<bool, StoreError> {
-    let result =
-        sqlx::query("UPDATE merchants SET webhook_url = $1, webhook_format = $2 WHERE imp_code = $3")
-            .bind(url)
-            .bind(format)
-            .bind(merchant_id)
-            .execute(db.writer())
-            .await?;
+    let result = sqlx::query(
+        "UPDATE merchants SET webhook_url = $1, webhook_format = $2 WHERE imp_code = $3",
+    )
+    .bind(url)
+    .bind(format)
+    .bind(merchant_id)
+    .execute(db.writer())
+    .await?;
     db.durable().await?;
     Ok(result.rows_affected() == 1)
 }

@@ -124,7 +124,12 @@ pub struct CustomerScheduleQuery {
     pub from: Option<i64>,
     #[serde(default, deserialize_with = "opt_i64")]
     pub to: Option<i64>,
-    #[serde(default, deserialize_with = "opt_string", rename = "schedule-status", alias = "schedule_status")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        rename = "schedule-status",
+        alias = "schedule_status"
+    )]
     #[param(rename = "schedule-status")]
     pub schedule_status: Option<String>,
     #[serde(default, deserialize_with = "opt_i64")]

@@ -44,7 +44,7 @@
     frame.src = url;
     frame.title = '결제창 (Payment window)';
     frame.name = 'openimp_window';
-    frame.style.cssText = 'width:min(440px,100vw);height:min(680px,100vh);border:0;border-radius:10px;' +
+    frame.style.cssText = 'width:min(440px,100vw);height:min(820px,96vh);border:0;border-radius:10px;' +
       'background:#fff;box-shadow:0 10px 40px rgba(0,0,0,.35);';
     shade.appendChild(frame);
     function onMessage(event) {

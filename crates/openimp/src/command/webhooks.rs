@@ -106,7 +106,10 @@ impl WebhooksCommand {
                                 a.error.as_deref().unwrap_or(""),
                                 a.response_snippet
                                     .as_deref()
-                                    .map(|s| format!(" body={:?}", s.chars().take(80).collect::<String>()))
+                                    .map(|s| format!(
+                                        " body={:?}",
+                                        s.chars().take(80).collect::<String>()
+                                    ))
                                     .unwrap_or_default()
                             )?;
                         }

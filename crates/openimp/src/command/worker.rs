@@ -110,10 +110,11 @@ pub async fn run(data: &DataOptions, args: WorkerArgs) -> anyhow::Result<()> {
     let config = args.worker.worker_config();
     let worker_id = config.worker_id.clone();
     let mut tasks = gateway.spawn_workers(config, shutdown_rx.clone());
-    tasks.push(tokio::spawn(gateway.clone().run_reconciler(
-        Duration::from_secs(args.reconcile_interval_secs.max(1)),
-        shutdown_rx,
-    )));
+    tasks.push(tokio::spawn(
+        gateway
+            .clone()
+            .run_reconciler(Duration::from_secs(args.reconcile_interval_secs.max(1)), shutdown_rx),
+    ));
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "openimp worker {worker_id} running")?;

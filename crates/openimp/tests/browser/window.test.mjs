@@ -2,7 +2,7 @@
 // Payment and the billing key over the REST API and a charge on the key issued in the window.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   startServer, startMerchantSite, launch, newMerchant, newPage, fillCard, windowFrame, waitRsp,
@@ -77,7 +77,9 @@ test('seed 000 (KG이니시스 결제창 빌링키), PC: callback, issue record,
   const m = await newMerchant(server);
   const { page, alerts, context } = await newPage(chrome.browser);
   const rsp = await payInOverlay(page, payUrl(m, { snippet: 'seed000_0.js' }), {}, 'window-billing-pc');
-  copyFileSync(path.join(screenshots, 'window-billing-pc.png'), path.join(repo, 'docs/img/window.png'));
+  if (process.env.OPENIMP_UPDATE_DOC_SCREENSHOT) {
+    copyFileSync(path.join(screenshots, 'window-billing-pc.png'), path.join(repo, 'docs/img/window.png'));
+  }
   assert.equal(rsp.success, true, JSON.stringify(rsp));
   assert.deepEqual(alerts, ['빌링키 발급 성공']);
   assert.equal(rsp.merchant_uid, 'order_monthly_0001');
