@@ -171,7 +171,6 @@ async fn signatures_verify_independently(backend: Backend) {
     );
     // JSON to notice_url, then form to the merchant URL.
     let p1 = again_with_notice(&c, &key, &uid("json"), &receiver.url("/json")).await;
-    server.env.cli_json(&["merchant", "list", "--json"]);
     let out = server.env.cli(&[
         "merchant",
         "set-webhook",
