@@ -132,8 +132,12 @@ impl Ctx {
 }
 
 async fn run(args: Args) -> anyhow::Result<Report> {
-    let base_urls: Vec<String> =
-        args.url.split(',').map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty()).collect();
+    let base_urls: Vec<String> = args
+        .url
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
     for url in &base_urls {
         check_url(url, args.allow_remote)?;
     }

@@ -102,7 +102,11 @@ impl Gateway {
         };
         // Settled before the reservation, so that a failure here leaves nothing reserved.
         let notify = self
-            .webhook_for(merchant.as_str(), payment.notice_url.as_deref(), Some(cancel.cancellation_id.clone()))
+            .webhook_for(
+                merchant.as_str(),
+                payment.notice_url.as_deref(),
+                Some(cancel.cancellation_id.clone()),
+            )
             .await?;
         match payments::reserve_cancel(&self.db, &cancel, command.checksum).await? {
             Ok(()) => {}

@@ -20,8 +20,8 @@ pub mod prepare;
 pub mod reconcile;
 pub mod schedule;
 pub mod view;
-pub mod window;
 pub mod webhook;
+pub mod window;
 pub mod worker;
 
 use std::sync::Arc;

@@ -80,7 +80,8 @@ impl Gateway {
                     card_type: approval.card.card_type,
                     receipt_url,
                 };
-                payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref()).await?;
+                payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
+                    .await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");
                 Ok(Settled::Paid)
             }

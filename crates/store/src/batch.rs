@@ -101,7 +101,9 @@ impl BatchWriter {
         self.sender
             .send(Job { sql, params, reply })
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?
     }
 }
 
@@ -125,7 +127,9 @@ fn run(conn: &rusqlite::Connection, receiver: &mpsc::Receiver<Job>) {
             .iter()
             .map(|job| {
                 let mut statement = conn.prepare_cached(&job.sql).map_err(map_error)?;
-                let changed = statement.execute(rusqlite::params_from_iter(job.params.iter())).map_err(map_error)?;
+                let changed = statement
+                    .execute(rusqlite::params_from_iter(job.params.iter()))
+                    .map_err(map_error)?;
                 Ok(u64::try_from(changed).unwrap_or(u64::MAX))
             })
             .collect();
@@ -145,11 +149,16 @@ fn run(conn: &rusqlite::Connection, receiver: &mpsc::Receiver<Job>) {
 
 fn map_error(err: rusqlite::Error) -> StoreError {
     match &err {
-        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             StoreError::Conflict(err.to_string())
         }
         rusqlite::Error::SqliteFailure(code, _)
-            if matches!(code.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
         {
             StoreError::Unavailable(err.to_string())
         }

@@ -210,7 +210,11 @@ impl Db {
     /// Runs one write statement and returns once it is committed durably, with the number of
     /// rows it changed. On SQLite it joins the group-commit writer's next batch; on PostgreSQL
     /// it runs on the pool (PostgreSQL groups concurrent commits itself).
-    pub async fn execute_durable(&self, sql: String, params: Vec<Value>) -> Result<u64, StoreError> {
+    pub async fn execute_durable(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<u64, StoreError> {
         if let Some(batch) = &self.inner.batch {
             return batch.execute(sql, params).await;
         }

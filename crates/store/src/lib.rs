@@ -11,8 +11,8 @@
 //! **Architecture invariant:** nothing here reads the environment or calls a PG; sealed values
 //! arrive already sealed (base64 text) and leave sealed.
 
-pub mod customers;
 mod batch;
+pub mod customers;
 mod db;
 pub mod idempotency;
 pub mod merchants;

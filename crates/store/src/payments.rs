@@ -180,7 +180,11 @@ pub struct ApprovalRecord {
 }
 
 /// `pending` → `paid`. Returns false when the payment was no longer pending (settled already).
-pub async fn mark_paid(db: &Db, imp_uid: &str, approval: &ApprovalRecord) -> Result<bool, StoreError> {
+pub async fn mark_paid(
+    db: &Db,
+    imp_uid: &str,
+    approval: &ApprovalRecord,
+) -> Result<bool, StoreError> {
     let sql = "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
          WHERE imp_uid = $9 AND status = 'pending'";
     let params = vec![
@@ -198,7 +202,12 @@ pub async fn mark_paid(db: &Db, imp_uid: &str, approval: &ApprovalRecord) -> Res
 }
 
 /// `pending` → `failed`. Returns false when the payment was no longer pending.
-pub async fn mark_failed(db: &Db, imp_uid: &str, reason: &str, failed_at: i64) -> Result<bool, StoreError> {
+pub async fn mark_failed(
+    db: &Db,
+    imp_uid: &str,
+    reason: &str,
+    failed_at: i64,
+) -> Result<bool, StoreError> {
     let sql = "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'";
     let params = vec![reason.into(), failed_at.into(), imp_uid.into()];
     Ok(db.execute_durable(sql.to_owned(), params).await? == 1)

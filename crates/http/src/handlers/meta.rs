@@ -53,7 +53,8 @@ pub async fn receipt(
     let escape = |s: &str| {
         s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
     };
-    let kind = if entry.kind.as_str() == "cancel" { "취소 (cancel)" } else { "승인 (approval)" };
+    let kind =
+        if entry.kind.as_str() == "cancel" { "취소 (cancel)" } else { "승인 (approval)" };
     // Korea has no daylight saving: KST is UTC+9 all year.
     let when = chrono::DateTime::from_timestamp(entry.created_at + 9 * 3600, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S KST").to_string())

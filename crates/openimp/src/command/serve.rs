@@ -48,19 +48,23 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
-    let sandbox =
-        Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::from_millis(args.sandbox_delay_ms)));
-    let gateway = Arc::new(Gateway::new(
-        db.clone(),
-        vault,
-        sandbox,
-        GatewayConfig {
-            pg_timeout: Duration::from_secs(args.pg_timeout_secs),
-            reconcile_after: Duration::from_secs(args.reconcile_after_secs),
-            crash_after_pg_call: args.fault_crash_after_pg_call,
-        },
-    )
-    .with_webhook_options(args.worker.webhook_options()));
+    let sandbox = Arc::new(SandboxPg::new(
+        data.open_sandbox_db(&db).await?,
+        Duration::from_millis(args.sandbox_delay_ms),
+    ));
+    let gateway = Arc::new(
+        Gateway::new(
+            db.clone(),
+            vault,
+            sandbox,
+            GatewayConfig {
+                pg_timeout: Duration::from_secs(args.pg_timeout_secs),
+                reconcile_after: Duration::from_secs(args.reconcile_after_secs),
+                crash_after_pg_call: args.fault_crash_after_pg_call,
+            },
+        )
+        .with_webhook_options(args.worker.webhook_options()),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
