@@ -71,17 +71,45 @@ pub struct SandboxPg {
     db: Db,
     /// Slept before answering every call, to simulate a slow PG (zero by default).
     delay: Duration,
+    /// Live billing keys already read, to spare every charge a database read. A key deleted
+    /// through another process stays here until restart; harmless, because the gateway refuses
+    /// a deleted customer_uid before it ever calls the PG.
+    live_keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, BillingKeyRow>>>,
 }
+
+/// Most keys [`SandboxPg::live_keys`] holds before it starts over.
+const LIVE_KEY_CACHE_MAX: usize = 100_000;
 
 impl SandboxPg {
     /// A sandbox PG keeping its state in `db`, answering every call after `delay`.
     pub fn new(db: Db, delay: Duration) -> SandboxPg {
-        SandboxPg { db, delay }
+        SandboxPg { db, delay, live_keys: Default::default() }
     }
 
     /// The ledger entry behind a receipt link (`/sandbox/receipts/{tid}`).
     pub async fn receipt(&self, tid: &str) -> Result<Option<LedgerEntry>, StoreError> {
         ledger::get_ledger_entry(&self.db, tid).await
+    }
+
+    /// A billing key, from the cache of live keys or the database.
+    async fn billing_key(
+        &self,
+        billing_key: &str,
+    ) -> Result<Option<BillingKeyRow>, ConnectorError> {
+        let cached = self.live_keys.read().ok().and_then(|keys| keys.get(billing_key).cloned());
+        if let Some(key) = cached {
+            return Ok(Some(key));
+        }
+        let key = ledger::get_billing_key(&self.db, billing_key).await.map_err(read_failed)?;
+        if let Some(key) = key.as_ref().filter(|key| key.deleted_at == 0) {
+            if let Ok(mut keys) = self.live_keys.write() {
+                if keys.len() >= LIVE_KEY_CACHE_MAX {
+                    keys.clear();
+                }
+                keys.insert(billing_key.to_owned(), key.clone());
+            }
+        }
+        Ok(key)
     }
 
     async fn pause(&self) {
@@ -247,8 +275,7 @@ impl Connector for SandboxPg {
         }
         let (behavior, card, tid_kind) = match &request.source {
             PaymentSource::BillingKey(billing_key) => {
-                let key =
-                    ledger::get_billing_key(&self.db, billing_key).await.map_err(read_failed)?;
+                let key = self.billing_key(billing_key).await?;
                 let key = match key {
                     Some(key) if key.mid == channel.mid => key,
                     _ => return Ok(UNKNOWN_KEY.declined()),
@@ -371,6 +398,9 @@ impl Connector for SandboxPg {
         billing_key: &str,
     ) -> Result<(), ConnectorError> {
         self.pause().await;
+        if let Ok(mut keys) = self.live_keys.write() {
+            keys.remove(billing_key);
+        }
         let deleted =
             ledger::mark_billing_key_deleted(&self.db, &channel.mid, billing_key, time::now())
                 .await
