@@ -39,12 +39,12 @@ pub struct AppState {
         subscribe::issue_customer, subscribe::get_customer, subscribe::delete_customer, subscribe::get_customers,
         subscribe::customer_payments, subscribe::again, subscribe::onetime,
         schedules::schedule, schedules::unschedule, schedules::get_one, schedules::update, schedules::reschedule,
-        schedules::retry, schedules::list, schedules::by_customer,
+        schedules::retry, schedules::list, schedules::by_customer, schedules::webhooks, schedules::resend_webhook,
         payments::get_one, payments::get_many, payments::find, payments::find_with_status, payments::find_all,
         payments::find_all_with_status, payments::by_status, payments::cancel, payments::prepare,
         payments::update_prepare, payments::get_prepare,
     ),
-    tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"))
+    tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"), (name = "webhooks", description = "beyond i'mport: delivery logs and resends"))
 )]
 pub struct ApiDoc;
 

@@ -315,6 +315,10 @@ pub async fn by_customer(
 }
 
 /// The merchant's webhook deliveries with their attempt logs, newest first (beyond i'mport).
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    params(("page" = Option<i64>, Query), ("limit" = Option<i64>, Query), ("imp_uid" = Option<String>, Query),
+        ("merchant_uid" = Option<String>, Query), ("state" = Option<String>, Query)),
+    responses((status = 200, description = "paged deliveries {total, previous, next, list}")))]
 pub async fn webhooks(
     State(state): State<AppState>,
     Merchant(merchant): Merchant,
@@ -331,6 +335,8 @@ pub async fn webhooks(
 }
 
 /// Sends a webhook again now (same webhook-id, same URL, a fresh round of tries).
+#[utoipa::path(post, path = "/webhooks/{id}/resend", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, description = "the delivery, queued again"), (status = 404)))]
 pub async fn resend_webhook(
     State(state): State<AppState>,
     Merchant(merchant): Merchant,
