@@ -69,8 +69,19 @@ impl DataOptions {
     /// single SQLite writer; on PostgreSQL it shares the gateway's database (its tables are
     /// prefixed `sandbox_`).
     pub async fn open_sandbox_db(&self, main: &Db) -> anyhow::Result<Db> {
-        if self.database_url.is_some() {
-            return Ok(main.clone());
+        if let Some(url) = &self.database_url {
+            if !url.starts_with("postgres") {
+                return Ok(main.clone());
+            }
+            // The sandbox's commits need not wait for their WAL flush: PostgreSQL writes WAL in
+            // order, so the gateway's durable commit of the payment's outcome, which always
+            // follows the approval, flushes the approval with it; a crash before that loses both
+            // together, and the reconciler then finds an order the PG never approved.
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let mut config = self.db_config()?;
+            config.url = format!("{url}{separator}options%5Bsynchronous_commit%5D=off");
+            config.max_connections = self.max_connections.clamp(1, 8);
+            return Db::connect(&config).await.context("cannot open the sandbox PG's database");
         }
         let mut config = self.db_config()?;
         let dir = std::fs::canonicalize(&self.data_dir)?;
