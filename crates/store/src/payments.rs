@@ -56,9 +56,28 @@ pub struct PaymentRow {
     pub cancel_reason: Option<String>,
     pub receipt_url: Option<String>,
     pub updated_at: i64,
+    /// What pay methods other than card record (migration 0005).
+    pub method: MethodDetails,
 }
 
-const COLUMNS: &str = "imp_uid, merchant_id, merchant_uid, status, amount, cancel_amount, cancel_reserved, tax_free, vat_amount, currency, pay_method, channel, channel_id, pg_provider, pg_id, pg_tid, apply_num, card_code, card_name, card_number, card_type, card_quota, name, buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, user_agent, notice_url, customer_uid, customer_uid_usage, started_at, paid_at, failed_at, cancelled_at, fail_reason, cancel_reason, receipt_url, updated_at";
+/// The bank, virtual account and easy-pay facts of a payment; all empty for a card payment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MethodDetails {
+    /// The easy-pay brand inside a hub PG (`kakaopay`, `naverpay`, ...).
+    pub emb_pg_provider: Option<String>,
+    /// Real-time bank transfer: the bank paid from.
+    pub bank_code: Option<String>,
+    pub bank_name: Option<String>,
+    /// Virtual account: the account issued, its holder, deadline and issue time (unix).
+    pub vbank_code: Option<String>,
+    pub vbank_name: Option<String>,
+    pub vbank_num: Option<String>,
+    pub vbank_holder: Option<String>,
+    pub vbank_date: i64,
+    pub vbank_issued_at: i64,
+}
+
+const COLUMNS: &str = "imp_uid, merchant_id, merchant_uid, status, amount, cancel_amount, cancel_reserved, tax_free, vat_amount, currency, pay_method, channel, channel_id, pg_provider, pg_id, pg_tid, apply_num, card_code, card_name, card_number, card_type, card_quota, name, buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, user_agent, notice_url, customer_uid, customer_uid_usage, started_at, paid_at, failed_at, cancelled_at, fail_reason, cancel_reason, receipt_url, updated_at, emb_pg_provider, bank_code, bank_name, vbank_code, vbank_name, vbank_num, vbank_holder, vbank_date, vbank_issued_at";
 
 fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
     Ok(PaymentRow {
@@ -103,6 +122,17 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
         cancel_reason: row.try_get(38)?,
         receipt_url: row.try_get(39)?,
         updated_at: row.try_get(40)?,
+        method: MethodDetails {
+            emb_pg_provider: row.try_get(41)?,
+            bank_code: row.try_get(42)?,
+            bank_name: row.try_get(43)?,
+            vbank_code: row.try_get(44)?,
+            vbank_name: row.try_get(45)?,
+            vbank_num: row.try_get(46)?,
+            vbank_holder: row.try_get(47)?,
+            vbank_date: row.try_get(48)?,
+            vbank_issued_at: row.try_get(49)?,
+        },
     })
 }
 
@@ -115,7 +145,34 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
 /// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
 /// The prepare check rides in the same statement to spare the hot path a round trip.
 pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
-    let placeholders: Vec<String> = (1..=41).map(|i| format!("${i}")).collect();
+    let (sql, params) = insert_statement(payment);
+    Ok(db.execute_durable(sql, params).await? == 1)
+}
+
+/// [`insert`], and queues `webhook` in the same transaction (a virtual account issued `ready`).
+pub async fn insert_notify(
+    db: &Db,
+    payment: &PaymentRow,
+    webhook: Option<&NewWebhook>,
+) -> Result<bool, StoreError> {
+    let Some(webhook) = webhook else { return insert(db, payment).await };
+    let (sql, params) = insert_statement(payment);
+    let mut tx = db.begin().await?;
+    let mut query = sqlx::query(&sql);
+    for param in params {
+        query = match param {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+            Value::NullInt => query.bind(None::<i64>),
+            Value::NullText => query.bind(None::<String>),
+        };
+    }
+    let inserted = query.execute(&mut *tx).await?.rows_affected() == 1;
+    commit_with_webhook(db, tx, inserted, &payment.imp_uid, webhook).await
+}
+
+fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
+    let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     let sql = format!(
         "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
         placeholders.join(", ")
@@ -162,9 +219,26 @@ pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
         (&payment.cancel_reason).into(),
         (&payment.receipt_url).into(),
         payment.updated_at.into(),
+        (&payment.method.emb_pg_provider).into(),
+        (&payment.method.bank_code).into(),
+        (&payment.method.bank_name).into(),
+        (&payment.method.vbank_code).into(),
+        (&payment.method.vbank_name).into(),
+        (&payment.method.vbank_num).into(),
+        (&payment.method.vbank_holder).into(),
+        payment.method.vbank_date.into(),
+        payment.method.vbank_issued_at.into(),
     ];
-    Ok(db.execute_durable(sql, params).await? == 1)
+    (sql, params)
 }
+
+/// `pending` → `paid`, with the PG's approval ($1..$8; empty card fields stay NULL for
+/// non-card methods) on payment $9.
+const MARK_PAID_SQL: &str = "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = NULLIF($4, ''), card_name = NULLIF($5, ''), card_number = NULLIF($6, ''), card_type = $7, receipt_url = $8, updated_at = $3 \
+         WHERE imp_uid = $9 AND status = 'pending'";
+
+/// `pending` → `failed`, with the reason $1 at time $2, on payment $3.
+const MARK_FAILED_SQL: &str = "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'";
 
 /// The PG's approval, as recorded on a payment.
 #[derive(Debug, Clone)]
@@ -185,8 +259,7 @@ pub async fn mark_paid(
     imp_uid: &str,
     approval: &ApprovalRecord,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
-         WHERE imp_uid = $9 AND status = 'pending'";
+    let sql = MARK_PAID_SQL;
     let params = vec![
         (&approval.pg_tid).into(),
         (&approval.apply_num).into(),
@@ -208,7 +281,7 @@ pub async fn mark_failed(
     reason: &str,
     failed_at: i64,
 ) -> Result<bool, StoreError> {
-    let sql = "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'";
+    let sql = MARK_FAILED_SQL;
     let params = vec![reason.into(), failed_at.into(), imp_uid.into()];
     Ok(db.execute_durable(sql.to_owned(), params).await? == 1)
 }
@@ -223,10 +296,7 @@ pub async fn mark_paid_notify(
 ) -> Result<bool, StoreError> {
     let Some(webhook) = webhook else { return mark_paid(db, imp_uid, approval).await };
     let mut tx = db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, card_code = $4, card_name = $5, card_number = $6, card_type = $7, receipt_url = $8, updated_at = $3 \
-         WHERE imp_uid = $9 AND status = 'pending'",
-    )
+    let changed = sqlx::query(MARK_PAID_SQL)
     .bind(&approval.pg_tid)
     .bind(&approval.apply_num)
     .bind(approval.paid_at)
@@ -253,9 +323,7 @@ pub async fn mark_failed_notify(
 ) -> Result<bool, StoreError> {
     let Some(webhook) = webhook else { return mark_failed(db, imp_uid, reason, failed_at).await };
     let mut tx = db.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE payments SET status = 'failed', fail_reason = $1, failed_at = $2, updated_at = $2 WHERE imp_uid = $3 AND status = 'pending'",
-    )
+    let changed = sqlx::query(MARK_FAILED_SQL)
     .bind(reason)
     .bind(failed_at)
     .bind(imp_uid)
@@ -282,6 +350,51 @@ async fn commit_with_webhook(
         tx.rollback().await?;
     }
     Ok(changed)
+}
+
+/// A virtual account was paid into: `ready` → `paid`, with the PG's approval of the deposit, and
+/// `webhook` queued in the same transaction. False when the payment was not a ready vbank.
+pub async fn mark_deposited_notify(
+    db: &Db,
+    imp_uid: &str,
+    approval: &ApprovalRecord,
+    webhook: Option<&NewWebhook>,
+) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE payments SET status = 'paid', pg_tid = $1, apply_num = $2, paid_at = $3, receipt_url = $4, updated_at = $3 \
+         WHERE imp_uid = $5 AND status = 'ready' AND pay_method = 'vbank'",
+    )
+    .bind(&approval.pg_tid)
+    .bind(&approval.apply_num)
+    .bind(approval.paid_at)
+    .bind(&approval.receipt_url)
+    .bind(imp_uid)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    match webhook {
+        Some(webhook) => commit_with_webhook(db, tx, changed, imp_uid, webhook).await,
+        None => {
+            if changed {
+                tx.commit().await?;
+                db.durable().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(changed)
+        }
+    }
+}
+
+/// One payment by its imp_uid, whatever its merchant (the operator's CLI).
+pub async fn get_any(db: &Db, imp_uid: &str) -> Result<Option<PaymentRow>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE imp_uid = $1"))
+        .bind(imp_uid)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.map(|row| from_row(&row)).transpose()?)
 }
 
 /// Notes that a pending payment was looked at by the reconciler (so it is retried later, not
