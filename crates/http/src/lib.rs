@@ -42,7 +42,7 @@ pub struct AppState {
         schedules::retry, schedules::list, schedules::by_customer, schedules::webhooks, schedules::resend_webhook,
         payments::get_one, payments::get_many, payments::find, payments::find_with_status, payments::find_all,
         payments::find_all_with_status, payments::by_status, payments::cancel, payments::prepare,
-        payments::update_prepare, payments::get_prepare,
+        payments::update_prepare, payments::get_prepare, payments::sandbox_deposit,
     ),
     tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"), (name = "webhooks", description = "beyond i'mport: delivery logs and resends"))
 )]
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(metrics::render))
         .route("/sandbox/receipts/{tid}", get(meta::receipt))
+        .route("/sandbox/vbank/{imp_uid}/deposit", post(payments::sandbox_deposit))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))

@@ -75,6 +75,13 @@ impl std::fmt::Debug for IssuedKey {
 pub enum PaymentSource {
     BillingKey(String),
     Keyed(CardInput),
+    /// A pay method other than card, approved in the PG's own window (bank transfer, a
+    /// virtual account's deposit, phone billing, an easy-pay brand). `detail` is what the
+    /// customer chose there (a bank code, a carrier), for the PG's records.
+    Method {
+        pay_method: String,
+        detail: Option<String>,
+    },
 }
 
 /// A charge request. `order_id` is openimp's `imp_uid`: unique per attempt, and the key the

@@ -22,6 +22,10 @@
 //! |        |                                | `Err(Unknown)`; a later inquiry says approved  |
 //! | other  | issued                         | approved                                       |
 //!
+//! Other pay methods ([`PaymentSource::Method`]: bank transfer, a virtual account's deposit,
+//! phone, easy-pay brands) are approved in the sandbox window and recorded in the ledger like a
+//! card approval, with empty card facts and tid kinds `BANK`, `VBNK`, `MOBI`, `EASY`.
+//!
 //! # Decline and refusal codes
 //!
 //! | code | message                                                         | when                          |
@@ -298,6 +302,22 @@ impl Connector for SandboxPg {
                 (behavior, card, "BILL")
             }
             PaymentSource::Keyed(card) => (Behavior::of_card(card), card_info(card), "CARD"),
+            // Approved in the sandbox window; no card facts.
+            PaymentSource::Method { pay_method, .. } => {
+                let card = CardInfo {
+                    card_code: String::new(),
+                    card_name: String::new(),
+                    card_type: None,
+                    card_number: String::new(),
+                };
+                let kind = match pay_method.as_str() {
+                    "trans" => "BANK",
+                    "vbank" => "VBNK",
+                    "phone" => "MOBI",
+                    _ => "EASY",
+                };
+                (Behavior::Approve, card, kind)
+            }
         };
         if let Some(reason) = behavior.charge_decline() {
             tracing::debug!(mid = %channel.mid, order_id = %request.order_id, code = reason.code, "sandbox declined a charge");

@@ -241,7 +241,10 @@ impl Gateway {
         let (found, _) =
             payments::list(&self.db, merchant_id, &filter, payments::Sorting::StartedDesc, 1, 20)
                 .await?;
-        if found.iter().any(|p| matches!(p.status.as_str(), "pending" | "paid" | "cancelled")) {
+        if found
+            .iter()
+            .any(|p| matches!(p.status.as_str(), "pending" | "ready" | "paid" | "cancelled"))
+        {
             return Err(ApiError::rejected(ALREADY_LIVE));
         }
         Ok(())
@@ -254,6 +257,18 @@ impl Gateway {
         attempt: Attempt,
         order: OrderFields,
         source: PaymentSource,
+    ) -> ApiResult<Payment> {
+        self.charge_with(attempt, order, source, payments::MethodDetails::default()).await
+    }
+
+    /// [`Gateway::charge`] for a pay method that records more than card facts (the window's
+    /// bank transfer, phone and easy-pay payments).
+    pub(crate) async fn charge_with(
+        &self,
+        attempt: Attempt,
+        order: OrderFields,
+        source: PaymentSource,
+        method: payments::MethodDetails,
     ) -> ApiResult<Payment> {
         let now = now();
         let (connector, context) = self.connector_for(&attempt.channel)?;
@@ -299,6 +314,7 @@ impl Gateway {
             cancel_reason: None,
             receipt_url: None,
             updated_at: now,
+            method,
         };
         // The webhook target is settled before anything is written (cached: no query per charge).
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
@@ -414,9 +430,11 @@ async fn record_outcome(
                 row.pg_tid = Some(record.pg_tid);
                 row.apply_num = Some(record.apply_num);
                 row.paid_at = record.paid_at;
-                row.card_code = Some(record.card_code);
-                row.card_name = Some(record.card_name);
-                row.card_number = Some(record.card_number);
+                // Pay methods other than card have no card facts (stored as NULL).
+                let fact = |value: String| Some(value).filter(|v| !v.is_empty());
+                row.card_code = fact(record.card_code);
+                row.card_name = fact(record.card_name);
+                row.card_number = fact(record.card_number);
                 row.card_type = record.card_type;
                 row.receipt_url = record.receipt_url;
                 row.updated_at = record.paid_at;

@@ -11,17 +11,21 @@
 //!    amount 0, nothing charged) or the card is charged through the same charge path as the REST
 //!    API (`imp_` id, channel `pc`/`mobile`). The result is the SDK callback's `rsp` object.
 //!
+//! Other pay methods (`trans`, `vbank`, `phone`, the easy-pay brands) show their own sandbox
+//! page and are approved by the sandbox PG through the same charge path; a virtual account is
+//! recorded `ready` (webhook `ready`) and paid by [`Gateway::sandbox_deposit`].
+//!
 //! Card data crosses this module once, from the form to the PG; it is never stored here.
 
 use openimp_core::card::{card_company_by_code, sandbox_card_profile, CardInput, RawCard};
 use openimp_core::ids::{new_imp_uid, random_hex};
-use openimp_core::money::INSTALMENT_MIN_AMOUNT;
+use openimp_core::money::{ChargeAmounts, INSTALMENT_MIN_AMOUNT};
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
-use openimp_pg::PaymentSource;
+use openimp_pg::{ChargeOutcome, ChargeRequest, PaymentSource};
 use openimp_store::merchants::{self, ChannelRow};
-use openimp_store::payments::{self, PaymentRow};
+use openimp_store::payments::{self, ApprovalRecord, MethodDetails, PaymentRow};
 use openimp_store::window::{self, SessionRow};
 use openimp_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -30,6 +34,93 @@ use serde_json::{json, Map, Value};
 use crate::billing::IssueKeyCommand;
 use crate::charge::{Attempt, OrderFields};
 use crate::{ApiResult, Gateway, MerchantId};
+
+/// The pay methods the sandbox window takes (`samsung` is the old name of `samsungpay`).
+pub const PAY_METHODS: [&str; 13] = [
+    "card",
+    "trans",
+    "vbank",
+    "phone",
+    "kakaopay",
+    "naverpay",
+    "samsung",
+    "samsungpay",
+    "payco",
+    "ssgpay",
+    "tosspay",
+    "lpay",
+    "kpay",
+];
+
+/// Banks (KFTC standard codes) offered for bank transfers and virtual accounts, in display order.
+pub const BANKS: [(&str, &str); 14] = [
+    ("004", "국민은행"),
+    ("088", "신한은행"),
+    ("020", "우리은행"),
+    ("081", "하나은행"),
+    ("011", "농협은행"),
+    ("003", "기업은행"),
+    ("023", "SC제일은행"),
+    ("027", "한국씨티은행"),
+    ("032", "부산은행"),
+    ("031", "대구은행"),
+    ("071", "우체국"),
+    ("090", "카카오뱅크"),
+    ("089", "케이뱅크"),
+    ("092", "토스뱅크"),
+];
+
+/// Mobile carriers offered for phone payments (휴대폰 소액결제).
+pub const CARRIERS: [&str; 3] = ["SKT", "KT", "LGU+"];
+
+/// Hub PGs: an easy-pay brand paid through them is recorded as `emb_pg_provider`.
+const HUB_PGS: [&str; 2] = ["html5_inicis", "kicc"];
+
+/// How the window names a pay method.
+pub fn method_label(pay_method: &str) -> &'static str {
+    match pay_method {
+        "card" => "신용카드",
+        "trans" => "실시간 계좌이체",
+        "vbank" => "가상계좌",
+        "phone" => "휴대폰 소액결제",
+        "kakaopay" => "카카오페이",
+        "naverpay" => "네이버페이",
+        "samsung" | "samsungpay" => "삼성페이",
+        "payco" => "페이코",
+        "ssgpay" => "SSGPAY",
+        "tosspay" => "토스페이",
+        "lpay" => "L.pay",
+        "kpay" => "KPAY",
+        _ => "결제",
+    }
+}
+
+/// A bank of [`BANKS`] by code.
+pub fn bank_by_code(code: &str) -> Option<(&'static str, &'static str)> {
+    BANKS.iter().copied().find(|(c, _)| *c == code)
+}
+
+/// `vbank_due` as the SDK takes it (`YYYY-MM-DD`, `YYYYMMDD`, `YYYY-MM-DD HH:mm:ss`,
+/// `YYYYMMDDHHmmss`, Korean time; a date alone means its last second), as unix seconds.
+pub fn parse_vbank_due(value: &str) -> Option<i64> {
+    use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+    let value = value.trim();
+    let at = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y%m%d%H%M%S"))
+        .ok()
+        .filter(|_| value.len() == 19 || value.len() == 14)
+        .or_else(|| {
+            let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .filter(|_| value.len() == 10)
+                .or_else(|| {
+                    NaiveDate::parse_from_str(value, "%Y%m%d").ok().filter(|_| value.len() == 8)
+                })?;
+            Some(date.and_time(NaiveTime::from_hms_opt(23, 59, 59)?))
+        })?;
+    let kst = chrono::FixedOffset::east_opt(9 * 3600)?;
+    at.and_local_timezone(kst).single().map(|t| t.timestamp())
+}
 
 /// How long a window session stays usable.
 pub const SESSION_TTL_SECS: i64 = 15 * 60;
@@ -85,6 +176,9 @@ pub struct WindowRequest {
     pub direct_quota: i64,
     /// Card companies the customer may pay with (`card.detail`).
     pub enabled_cards: Vec<String>,
+    /// `vbank_due`: the virtual account's deposit deadline (unix), if the page gave one.
+    #[serde(default)]
+    pub vbank_due: Option<i64>,
 }
 
 impl WindowRequest {
@@ -131,6 +225,13 @@ pub struct CardForm {
     /// The chosen card company, empty for "by card number".
     pub card_code: Option<String>,
     pub quota: Option<String>,
+    /// `trans` / `vbank`: the chosen bank (KFTC code).
+    pub bank_code: Option<String>,
+    /// `vbank`: the depositor's name (예금주/입금자명).
+    pub vbank_holder: Option<String>,
+    /// `phone`: the carrier (SKT, KT, LGU+) and the number.
+    pub carrier: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// What a submit led to.
@@ -275,6 +376,9 @@ impl Gateway {
             ));
         }
         let request = &view.request;
+        if request.pay_method != "card" {
+            return self.submit_method(id, &view, form).await;
+        }
         let card = match parse_card(&form) {
             Ok(card) => card,
             Err(err) => return Ok(Submitted::Retry(err.envelope_parts().2)),
@@ -426,20 +530,299 @@ impl Gateway {
             user_agent: session.user_agent.clone(),
         };
         let payment = self.charge(attempt, order, PaymentSource::Keyed(card)).await?;
-        Ok(match payment.status.as_str() {
-            "paid" => rsp_of(&payment, None),
-            "failed" => {
-                let reason = payment.fail_reason.clone().unwrap_or_default();
-                rsp_of(&payment, Some((error_code(&reason), reason.as_str())))
+        Ok(charge_rsp(&payment))
+    }
+}
+
+/// The callback's `rsp` for a charge made in the window.
+fn charge_rsp(payment: &Payment) -> Value {
+    match payment.status.as_str() {
+        "paid" => rsp_of(payment, None),
+        "failed" => {
+            let reason = payment.fail_reason.clone().unwrap_or_default();
+            rsp_of(payment, Some((error_code(&reason), reason.as_str())))
+        }
+        _ => rsp_of(
+            payment,
+            Some((
+                "F0009".to_owned(),
+                "PG 응답을 받지 못해 결제 결과를 확인 중입니다. GET /payments/{imp_uid}로 확인하세요. (outcome unknown, being settled)",
+            )),
+        ),
+    }
+}
+
+/// A form field, trimmed; None when empty.
+fn field(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+/// A virtual account number: the sandbox's own, 14 random digits.
+fn new_vbank_num() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..14).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+}
+
+impl Gateway {
+    /// The sandbox page of a pay method other than card came back: check the choice, then
+    /// charge through the sandbox PG (or issue the virtual account).
+    async fn submit_method(
+        &self,
+        id: &str,
+        view: &WindowView,
+        form: CardForm,
+    ) -> ApiResult<Submitted> {
+        let request = &view.request;
+        let pay_method = request.pay_method.as_str();
+        let mut method = MethodDetails::default();
+        let mut detail = None;
+        match pay_method {
+            "trans" | "vbank" => {
+                let Some((code, name)) = field(&form.bank_code).and_then(|c| bank_by_code(&c))
+                else {
+                    return Ok(Submitted::Retry("은행을 선택하세요. (choose a bank)".to_owned()));
+                };
+                detail = Some(code.to_owned());
+                if pay_method == "trans" {
+                    method.bank_code = Some(code.to_owned());
+                    method.bank_name = Some(name.to_owned());
+                } else {
+                    let Some(holder) = field(&form.vbank_holder) else {
+                        return Ok(Submitted::Retry(
+                            "입금자명을 입력하세요. (the depositor's name is required)".to_owned(),
+                        ));
+                    };
+                    if holder.chars().count() > 20 {
+                        return Ok(Submitted::Retry(
+                            "입금자명은 20자 이내여야 합니다. (the depositor's name is at most 20 characters)".to_owned(),
+                        ));
+                    }
+                    method.vbank_code = Some(code.to_owned());
+                    method.vbank_name = Some(name.to_owned());
+                    method.vbank_holder = Some(holder);
+                }
             }
-            _ => rsp_of(
-                &payment,
-                Some((
-                    "F0009".to_owned(),
-                    "PG 응답을 받지 못해 결제 결과를 확인 중입니다. GET /payments/{imp_uid}로 확인하세요. (outcome unknown, being settled)",
-                )),
-            ),
-        })
+            "phone" => {
+                let Some(carrier) = field(&form.carrier).filter(|c| CARRIERS.contains(&c.as_str()))
+                else {
+                    return Ok(Submitted::Retry(
+                        "통신사를 선택하세요. (choose a carrier)".to_owned(),
+                    ));
+                };
+                let digits: String = field(&form.phone)
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| !matches!(c, '-' | ' '))
+                    .collect();
+                if !(digits.starts_with("01")
+                    && (10..=11).contains(&digits.len())
+                    && digits.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return Ok(Submitted::Retry(
+                        "휴대폰 번호를 확인하세요 (예: 010-1234-5678). (check the phone number)"
+                            .to_owned(),
+                    ));
+                }
+                detail = Some(carrier);
+            }
+            _ => {
+                if HUB_PGS
+                    .iter()
+                    .any(|hub| crate::channels::provider_matches(&view.pg_provider, hub))
+                {
+                    method.emb_pg_provider = Some(pay_method.to_owned());
+                }
+            }
+        }
+        if !window::claim(&self.db, id, &form.csrf, now()).await? {
+            return Err(ApiError::rejected(
+                "이미 처리된 결제창입니다. (this window was already used)",
+            ));
+        }
+        let rsp = if pay_method == "vbank" {
+            self.issue_vbank(view, method).await
+        } else {
+            self.charge_method(view, method, detail).await
+        };
+        let rsp = match rsp {
+            Ok(rsp) => rsp,
+            Err(err) => failure(&request.merchant_uid, None, "F500", &err.envelope_parts().2),
+        };
+        let imp_uid = rsp.get("imp_uid").and_then(Value::as_str).map(str::to_owned);
+        window::finish(&self.db, id, imp_uid.as_deref(), &rsp.to_string(), now()).await?;
+        Ok(Submitted::Done(rsp))
+    }
+
+    async fn session_channel(&self, session: &SessionRow) -> ApiResult<ChannelRow> {
+        merchants::get_channel(&self.db, &session.merchant_id, &session.channel_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::rejected("결제창의 PG 채널이 삭제되었습니다. (the channel was removed)")
+            })
+    }
+
+    /// Bank transfer, phone, easy pay: the charge path of cards, with the method's facts.
+    async fn charge_method(
+        &self,
+        view: &WindowView,
+        method: MethodDetails,
+        detail: Option<String>,
+    ) -> ApiResult<Value> {
+        let session = &view.session;
+        let request = &view.request;
+        let channel = self.session_channel(session).await?;
+        let pay_method = PAY_METHODS
+            .iter()
+            .copied()
+            .find(|m| *m == request.pay_method)
+            .ok_or_else(|| ApiError::invalid("지원하지 않는 결제수단입니다."))?;
+        let attempt = Attempt {
+            merchant_id: session.merchant_id.clone(),
+            channel,
+            currency: openimp_core::money::check_currency(Some(&request.currency))?,
+            customer_uid: None,
+            usage: None,
+            card_number: None,
+            channel_kind: if session.device == "mobile" { "mobile" } else { "pc" },
+            pay_method,
+            user_agent: session.user_agent.clone(),
+        };
+        let source = PaymentSource::Method { pay_method: pay_method.to_owned(), detail };
+        let payment = self.charge_with(attempt, order_fields(request, 0), source, method).await?;
+        Ok(charge_rsp(&payment))
+    }
+
+    /// A virtual account: recorded `ready` with its number and deadline, and a `ready` webhook
+    /// queued in the same transaction. Nothing is approved until the deposit.
+    async fn issue_vbank(&self, view: &WindowView, mut method: MethodDetails) -> ApiResult<Value> {
+        let request = &view.request;
+        let now = now();
+        method.vbank_num = Some(new_vbank_num());
+        method.vbank_date = request.vbank_due.unwrap_or(now + 3 * 24 * 3600);
+        method.vbank_issued_at = now;
+        let mut row = self.window_row(view, now);
+        row.status = "ready".to_owned();
+        row.method = method;
+        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
+        match payments::insert_notify(&self.db, &row, notify.as_ref()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ApiError::rejected(
+                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
+                ))
+            }
+            Err(StoreError::Conflict(_)) => {
+                return Err(ApiError::rejected(
+                    "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)",
+                ))
+            }
+            Err(err) => return Err(err.into()),
+        }
+        Ok(rsp_of(&crate::view::payment(&row, &[]), None))
+    }
+
+    /// The sandbox's simulated deposit into a virtual account (`POST
+    /// /sandbox/vbank/{imp_uid}/deposit`, `openimp sandbox deposit`): the sandbox PG records the
+    /// approval in its ledger, then the payment moves `ready` → `paid` with a `paid` webhook
+    /// queued in the same transaction. `merchant` scopes the lookup (None: the operator's CLI).
+    pub async fn sandbox_deposit(
+        &self,
+        merchant: Option<&MerchantId>,
+        imp_uid: &str,
+    ) -> ApiResult<Payment> {
+        let imp_uid = imp_uid.trim();
+        let row = match merchant {
+            Some(merchant) => payments::get(&self.db, merchant.as_str(), imp_uid).await?,
+            None => payments::get_any(&self.db, imp_uid).await?,
+        }
+        .ok_or_else(ApiError::payment_not_found)?;
+        if row.pay_method.as_deref() != Some("vbank") {
+            return Err(ApiError::rejected(format!(
+                "가상계좌 결제가 아닙니다 (pay_method: {}). 입금은 발급된 가상계좌에만 할 수 있습니다. (a deposit applies only to a virtual-account payment)",
+                row.pay_method.as_deref().unwrap_or("-")
+            )));
+        }
+        if row.status != "ready" {
+            let status = if row.status == "pending" { "ready" } else { row.status.as_str() };
+            return Err(ApiError::rejected(format!(
+                "입금 대기 중인 가상계좌가 아닙니다 (status: {status}). (the virtual account is not awaiting a deposit)"
+            )));
+        }
+        if row.method.vbank_date > 0 && row.method.vbank_date < now() {
+            return Err(ApiError::rejected(
+                "가상계좌 입금기한이 지났습니다. (the deposit deadline has passed)",
+            ));
+        }
+        let channel = merchants::get_channel(
+            &self.db,
+            &row.merchant_id,
+            row.channel_id.as_deref().unwrap_or_default(),
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::rejected(
+                "가상계좌를 발급한 PG 채널이 삭제되었습니다. (the channel was removed)",
+            )
+        })?;
+        let (connector, context) = self.connector_for(&channel)?;
+        let request = ChargeRequest {
+            order_id: row.imp_uid.clone(),
+            source: PaymentSource::Method {
+                pay_method: "vbank".to_owned(),
+                detail: row.method.vbank_code.clone(),
+            },
+            amount: row.amount,
+            tax_free: row.tax_free,
+            vat_amount: ChargeAmounts {
+                amount: row.amount,
+                tax_free: row.tax_free,
+                vat_amount: row.vat_amount,
+                card_quota: 0,
+            }
+            .effective_vat(),
+            card_quota: 0,
+            name: row.name.clone(),
+            buyer_name: row.buyer_name.clone(),
+            buyer_email: row.buyer_email.clone(),
+            buyer_tel: row.buyer_tel.clone(),
+        };
+        let outcome =
+            tokio::time::timeout(self.config.pg_timeout, connector.charge(&context, request)).await;
+        let approval = match outcome {
+            Ok(Ok(ChargeOutcome::Approved(approval))) => approval,
+            Ok(Ok(ChargeOutcome::Declined { code, message })) => {
+                return Err(ApiError::rejected(format!("[{code}] {message}")))
+            }
+            Ok(Err(err)) => return Err(ApiError::rejected(err.to_string())),
+            Err(_) => {
+                return Err(ApiError::rejected(
+                    "PG 응답을 받지 못했습니다. (no answer from the sandbox PG)",
+                ))
+            }
+        };
+        let record = ApprovalRecord {
+            receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
+            pg_tid: approval.pg_tid,
+            apply_num: approval.apply_num,
+            paid_at: approval.paid_at,
+            card_code: String::new(),
+            card_name: String::new(),
+            card_number: String::new(),
+            card_type: None,
+        };
+        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
+        if !payments::mark_deposited_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
+            .await?
+        {
+            return Err(ApiError::rejected(
+                "입금 대기 중인 가상계좌가 아닙니다. (the virtual account is not awaiting a deposit)",
+            ));
+        }
+        let row = payments::get(&self.db, &row.merchant_id, &row.imp_uid)
+            .await?
+            .ok_or_else(ApiError::payment_not_found)?;
+        self.payment_view(&row).await
     }
 
     /// A payment row for a window that records without charging (issuance, close).
@@ -489,6 +872,7 @@ impl Gateway {
             cancel_reason: None,
             receipt_url: None,
             updated_at: now,
+            method: MethodDetails::default(),
         }
     }
 }
@@ -581,11 +965,13 @@ fn parse_request(params: &Map<String, Value>, pg: Option<String>) -> ApiResult<W
     };
     let customer_uid = opt_string(params, "customer_uid")?;
     let pay_method = opt_string(params, "pay_method")?.unwrap_or_else(|| "card".to_owned());
-    if pay_method != "card" {
+    if pay_method != "card"
+        && (customer_uid.is_some() || !PAY_METHODS.contains(&pay_method.as_str()))
+    {
         let detail = if customer_uid.is_some() {
             "빌링키 발급 결제창은 pay_method 'card'만 지원합니다. (billing-key windows support pay_method 'card' only)".to_owned()
         } else {
-            format!("지원하지 않는 결제수단입니다: {pay_method} (openimp's sandbox window supports pay_method 'card')")
+            format!("지원하지 않는 결제수단입니다: {pay_method} (openimp's sandbox window supports pay_method {})", PAY_METHODS.join(", "))
         };
         return Err(ApiError::rejected(detail));
     }
@@ -602,6 +988,22 @@ fn parse_request(params: &Map<String, Value>, pg: Option<String>) -> ApiResult<W
         _ => opt_string(params, "notice_url")?,
     };
     let m_redirect_url = opt_string(params, "m_redirect_url")?;
+    let vbank_due = match opt_string(params, "vbank_due")?.filter(|_| pay_method == "vbank") {
+        None => None,
+        Some(due) => match parse_vbank_due(&due) {
+            Some(at) if at > now() => Some(at),
+            Some(_) => {
+                return Err(ApiError::invalid(format!(
+                    "vbank_due {due}: 입금기한이 이미 지났습니다. (the deposit deadline is in the past)"
+                )))
+            }
+            None => {
+                return Err(ApiError::invalid(format!(
+                    "vbank_due {due}: YYYY-MM-DD, YYYYMMDD, YYYY-MM-DD HH:mm:ss 또는 YYYYMMDDHHmmss 형식이어야 합니다. (bad vbank_due)"
+                )))
+            }
+        },
+    };
     if let Some(url) = &m_redirect_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ApiError::invalid(
@@ -689,6 +1091,7 @@ fn parse_request(params: &Map<String, Value>, pg: Option<String>) -> ApiResult<W
         direct_code,
         direct_quota,
         enabled_cards,
+        vbank_due,
     })
 }
 
@@ -788,6 +1191,14 @@ fn rsp_of(payment: &Payment, error: Option<(String, &str)>) -> Value {
         "card_quota": payment.card_quota,
         "customer_uid": payment.customer_uid,
         "customer_uid_usage": payment.customer_uid_usage,
+        "bank_code": payment.bank_code,
+        "bank_name": payment.bank_name,
+        "vbank_code": payment.vbank_code,
+        "vbank_name": payment.vbank_name,
+        "vbank_num": payment.vbank_num,
+        "vbank_holder": payment.vbank_holder,
+        "vbank_date": payment.vbank_date,
+        "vbank_issued_at": payment.vbank_issued_at,
     });
     if let (Some((code, message)), Some(map)) = (error, rsp.as_object_mut()) {
         map.insert("error_code".to_owned(), Value::String(code));
@@ -833,6 +1244,31 @@ mod tests {
         .unwrap();
         assert_eq!(req.direct_code.as_deref(), Some("367"));
         assert_eq!(req.direct_quota, 3);
+    }
+
+    #[test]
+    fn pay_methods_and_vbank_due() {
+        let req = |extra: Value| {
+            let mut p = params(json!({"merchant_uid": "a", "amount": 1000}));
+            p.extend(params(extra));
+            parse_request(&p, None)
+        };
+        for method in ["trans", "vbank", "phone", "kakaopay", "samsung", "kpay"] {
+            assert_eq!(req(json!({"pay_method": method})).unwrap().pay_method, method);
+        }
+        assert!(req(json!({"pay_method": "paypal"})).is_err());
+        assert!(req(json!({"pay_method": "trans", "customer_uid": "c1"})).is_err());
+        // 2030-12-31 18:00:00 KST = 09:00 UTC.
+        let six_pm = 1_924_938_000;
+        assert_eq!(parse_vbank_due("2030-12-31 18:00:00"), Some(six_pm));
+        assert_eq!(parse_vbank_due("20301231180000"), Some(six_pm));
+        assert_eq!(parse_vbank_due("2030-12-31"), Some(six_pm + 6 * 3600 - 1));
+        assert_eq!(parse_vbank_due("20301231"), Some(six_pm + 6 * 3600 - 1));
+        assert_eq!(parse_vbank_due("2030/12/31"), None);
+        let due = req(json!({"pay_method": "vbank", "vbank_due": 20301231})).unwrap();
+        assert_eq!(due.vbank_due, Some(six_pm + 6 * 3600 - 1));
+        assert!(req(json!({"pay_method": "vbank", "vbank_due": "20200101"})).is_err());
+        assert!(req(json!({"pay_method": "vbank", "vbank_due": "soon"})).is_err());
     }
 
     #[test]

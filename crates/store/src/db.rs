@@ -340,6 +340,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "sandbox_pg", include_str!("../migrations/0002_sandbox_pg.sql")),
     (3, "schedules_webhooks", include_str!("../migrations/0003_schedules_webhooks.sql")),
     (4, "window", include_str!("../migrations/0004_window.sql")),
+    (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
 ];
 
 /// Checkpoints the WAL into the database file every half second (PASSIVE: it never blocks

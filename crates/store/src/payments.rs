@@ -297,18 +297,18 @@ pub async fn mark_paid_notify(
     let Some(webhook) = webhook else { return mark_paid(db, imp_uid, approval).await };
     let mut tx = db.begin().await?;
     let changed = sqlx::query(MARK_PAID_SQL)
-    .bind(&approval.pg_tid)
-    .bind(&approval.apply_num)
-    .bind(approval.paid_at)
-    .bind(&approval.card_code)
-    .bind(&approval.card_name)
-    .bind(&approval.card_number)
-    .bind(approval.card_type)
-    .bind(&approval.receipt_url)
-    .bind(imp_uid)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
+        .bind(&approval.pg_tid)
+        .bind(&approval.apply_num)
+        .bind(approval.paid_at)
+        .bind(&approval.card_code)
+        .bind(&approval.card_name)
+        .bind(&approval.card_number)
+        .bind(approval.card_type)
+        .bind(&approval.receipt_url)
+        .bind(imp_uid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
         == 1;
     commit_with_webhook(db, tx, changed, imp_uid, webhook).await
 }
@@ -324,12 +324,12 @@ pub async fn mark_failed_notify(
     let Some(webhook) = webhook else { return mark_failed(db, imp_uid, reason, failed_at).await };
     let mut tx = db.begin().await?;
     let changed = sqlx::query(MARK_FAILED_SQL)
-    .bind(reason)
-    .bind(failed_at)
-    .bind(imp_uid)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
+        .bind(reason)
+        .bind(failed_at)
+        .bind(imp_uid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
         == 1;
     commit_with_webhook(db, tx, changed, imp_uid, webhook).await
 }

@@ -26,6 +26,18 @@ pub async fn get_one(
     Ok(ok(state.gateway.get_payment(&merchant, &imp_uid).await?))
 }
 
+/// The sandbox's simulated deposit into an issued virtual account: `ready` → `paid`, with a
+/// `paid` webhook. The merchant's own payments only (another's is a 404).
+#[utoipa::path(post, path = "/sandbox/vbank/{imp_uid}/deposit", tag = "payments",
+    params(("imp_uid" = String, Path)), responses((status = 200, body = Envelope<Payment>), (status = 404)))]
+pub async fn sandbox_deposit(
+    State(state): State<AppState>,
+    Merchant(merchant): Merchant,
+    Path(imp_uid): Path<String>,
+) -> HttpResult {
+    Ok(ok(state.gateway.sandbox_deposit(Some(&merchant), &imp_uid).await?))
+}
+
 /// Several payments at once: 200 if all are found, 207 with the found ones, 404 if none.
 #[utoipa::path(get, path = "/payments", tag = "payments", params(MultiPaymentQuery),
     responses((status = 200, body = Envelope<Vec<Payment>>), (status = 207), (status = 404)))]

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use openimp_core::ApiError;
-use openimp_service::window::WindowView;
+use openimp_service::window::{method_label, WindowView, BANKS, CARRIERS};
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}
@@ -111,6 +111,9 @@ fn layout(title: &str, merchant: &str, content: &str) -> String {
 
 /// The card form.
 pub fn form(view: &WindowView, message: Option<&str>) -> Response {
+    if view.request.pay_method != "card" {
+        return method_form(view, message);
+    }
     let request = &view.request;
     let issue = request.issues_key();
     let id = escape(&view.session.id);
@@ -199,6 +202,89 @@ pub fn form(view: &WindowView, message: Option<&str>) -> Response {
     html(StatusCode::OK, layout(title, &view.merchant_name, &content), None, frame)
 }
 
+/// The sandbox page of a pay method other than card: a bank, a virtual account, a phone, or an
+/// easy-pay brand's approval.
+fn method_form(view: &WindowView, message: Option<&str>) -> Response {
+    let request = &view.request;
+    let pay_method = request.pay_method.as_str();
+    let label = method_label(pay_method);
+    let id = escape(&view.session.id);
+    let csrf = escape(&view.session.csrf_token);
+    let mut content = String::new();
+    content.push_str(r#"<section aria-label="주문 정보 (Order)"><dl>"#);
+    if let Some(name) = &request.name {
+        content.push_str(&format!("<dt>주문명 (Order)</dt><dd>{}</dd>", escape(name)));
+    }
+    content.push_str(&format!("<dt>결제금액 (Amount)</dt><dd>{}원</dd>", won(request.amount)));
+    content.push_str(&format!("<dt>결제수단 (Method)</dt><dd>{}</dd>", escape(label)));
+    content.push_str(&format!(
+        "<dt>PG</dt><dd>{}</dd></dl></section>",
+        escape(&format!("{}.{}", view.pg_provider, view.pg_id))
+    ));
+    if let Some(message) = message {
+        content.push_str(&format!(r#"<p class="error" role="alert">{}</p>"#, escape(message)));
+    }
+    content.push_str(&format!(
+        r#"<form method="post" action="/window/{id}" autocomplete="off"><input type="hidden" name="csrf" value="{csrf}">"#
+    ));
+    let bank_select = |content: &mut String, what: &str| {
+        content.push_str(&format!(
+            r#"<label for="bank_code">{what}</label><select id="bank_code" name="bank_code" required><option value="">은행 선택 (choose)</option>"#
+        ));
+        for (code, name) in BANKS {
+            content.push_str(&format!(r#"<option value="{code}">{name}</option>"#));
+        }
+        content.push_str("</select>");
+    };
+    let submit = match pay_method {
+        "trans" => {
+            bank_select(&mut content, "출금 은행 (Bank)");
+            content.push_str(r#"<p class="note">샌드박스 계좌이체: 은행을 고르고 확인하면 승인됩니다. (Sandbox bank transfer: choose a bank and confirm.)</p>"#);
+            format!("{}원 계좌이체 결제하기 (Pay)", won(request.amount))
+        }
+        "vbank" => {
+            bank_select(&mut content, "입금 은행 (Bank)");
+            let holder = escape(request.buyer_name.as_deref().unwrap_or(""));
+            content.push_str(&format!(
+                r#"<label for="vbank_holder">입금자명 (Depositor)</label>
+<input id="vbank_holder" name="vbank_holder" maxlength="20" value="{holder}" required>
+<p class="note">가상계좌가 발급되고, 입금(샌드박스: POST /sandbox/vbank/{{imp_uid}}/deposit)되면 결제가 완료됩니다. (A virtual account is issued; the payment completes on the deposit.)</p>"#
+            ));
+            "가상계좌 발급받기 (Issue account)".to_owned()
+        }
+        "phone" => {
+            content.push_str(r#"<label for="carrier">통신사 (Carrier)</label><select id="carrier" name="carrier" required><option value="">통신사 선택 (choose)</option>"#);
+            for carrier in CARRIERS {
+                content.push_str(&format!(
+                    r#"<option value="{}">{}</option>"#,
+                    escape(carrier),
+                    escape(carrier)
+                ));
+            }
+            let tel = escape(request.buyer_tel.as_deref().unwrap_or(""));
+            content.push_str(&format!(
+                r#"</select><label for="phone">휴대폰 번호 (Phone number)</label>
+<input id="phone" name="phone" inputmode="tel" autocomplete="off" placeholder="010-0000-0000" value="{tel}" required>"#
+            ));
+            format!("{}원 결제하기 (Pay)", won(request.amount))
+        }
+        _ => {
+            content.push_str(&format!(
+                r#"<p class="note">샌드박스 {0}: 확인을 누르면 승인됩니다. (Sandbox {0}: confirm to approve.)</p>"#,
+                escape(label)
+            ));
+            format!("{label}로 결제 (Pay with {pay_method})")
+        }
+    };
+    content.push_str(&format!(
+        r#"<div class="actions"><button type="submit" class="pay">{}</button></div></form>
+<form method="post" action="/window/{id}/close"><input type="hidden" name="csrf" value="{csrf}"><div class="actions"><button type="submit" class="close">닫기 (Close)</button></div></form>"#,
+        escape(&submit)
+    ));
+    let frame = (view.session.mode == "overlay").then_some(view.session.origin.as_str());
+    html(StatusCode::OK, layout(label, &view.merchant_name, &content), None, frame)
+}
+
 /// The end of the window: tells the opener (postMessage to its origin only) and shows the result.
 pub fn result(view: &WindowView, rsp: &Value) -> Response {
     let success = rsp.get("success").and_then(Value::as_bool).unwrap_or(false);
@@ -207,6 +293,8 @@ pub fn result(view: &WindowView, rsp: &Value) -> Response {
     if success {
         let what = if view.request.issues_key() {
             "카드가 등록되었습니다. (Card registered.)"
+        } else if text("status") == "ready" && view.request.pay_method == "vbank" {
+            "가상계좌가 발급되었습니다. 입금기한 안에 입금해주세요. (Virtual account issued.)"
         } else if text("status") == "ready" {
             "결제가 접수되었습니다. (Payment accepted.)"
         } else {
@@ -221,7 +309,22 @@ pub fn result(view: &WindowView, rsp: &Value) -> Response {
     }
     let imp_uid = text("imp_uid");
     if !imp_uid.is_empty() {
-        content.push_str(&format!("<dl><dt>imp_uid</dt><dd>{}</dd></dl>", escape(&imp_uid)));
+        content.push_str(&format!("<dl><dt>imp_uid</dt><dd>{}</dd>", escape(&imp_uid)));
+        if success && !text("vbank_num").is_empty() {
+            let due = rsp.get("vbank_date").and_then(Value::as_i64).unwrap_or(0);
+            let due = chrono::FixedOffset::east_opt(9 * 3600)
+                .zip(chrono::DateTime::from_timestamp(due, 0))
+                .map(|(kst, at)| at.with_timezone(&kst).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            content.push_str(&format!(
+                "<dt>은행 (Bank)</dt><dd>{}</dd><dt>계좌번호 (Account)</dt><dd>{}</dd><dt>예금주 (Holder)</dt><dd>{}</dd><dt>입금기한 (Due, KST)</dt><dd>{}</dd>",
+                escape(&text("vbank_name")),
+                escape(&text("vbank_num")),
+                escape(&text("vbank_holder")),
+                escape(&due)
+            ));
+        }
+        content.push_str("</dl>");
     }
     let nonce = openimp_core::ids::random_hex(12);
     let message = json!({ "type": "openimp:result", "session": view.session.id, "rsp": rsp });

@@ -266,14 +266,22 @@ pub enum SandboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate the customer's deposit into an issued virtual account (pay_method vbank,
+    /// status ready): the payment becomes paid and a `paid` webhook is queued.
+    Deposit {
+        /// The payment's imp_uid.
+        imp_uid: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl SandboxCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
-        let main = data.open_db().await?;
-        let db = data.open_sandbox_db(&main).await?;
         match self {
             SandboxCommand::Ledger { json } => {
+                let main = data.open_db().await?;
+                let db = data.open_sandbox_db(&main).await?;
                 let entries = openimp_store::sandbox::list_ledger(&db).await?;
                 let mut out = std::io::stdout().lock();
                 if json {
@@ -286,6 +294,24 @@ impl SandboxCommand {
                             e.created_at, e.kind, e.mid, e.order_id, e.amount, e.tid
                         )?;
                     }
+                }
+            }
+            SandboxCommand::Deposit { imp_uid, json } => {
+                let gateway = gateway(data).await?;
+                let payment =
+                    gateway.sandbox_deposit(None, &imp_uid).await.map_err(service_error)?;
+                if json {
+                    println!("{}", serde_json::to_string(&payment)?);
+                } else {
+                    println!(
+                        "deposited {} won into {} {} ({}): {} is {}",
+                        payment.amount,
+                        payment.vbank_name.as_deref().unwrap_or("-"),
+                        payment.vbank_num.as_deref().unwrap_or("-"),
+                        payment.merchant_uid,
+                        payment.imp_uid,
+                        payment.status
+                    );
                 }
             }
         }

@@ -71,8 +71,19 @@ export async function newMerchant(server) {
  * (for the parameter fragments of seed 003). Any other path is a landing page (m_redirect_url).
  */
 export async function startMerchantSite(openimpBase) {
+  const posts = []; // every POST the site received (webhooks sent to a notice_url here)
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        posts.push({ path: url.pathname, body, contentType: req.headers['content-type'] || '' });
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end('OK');
+      });
+      return;
+    }
     if (url.pathname === '/pay') {
       const code = url.searchParams.get('code');
       const sdk = url.searchParams.get('sdk') || '/v1/iamport.js';
@@ -104,7 +115,7 @@ ${js}
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${server.address().port}`;
-  return { base, stop: () => server.close() };
+  return { base, posts, stop: () => server.close() };
 }
 
 export async function launch() {

@@ -6,8 +6,9 @@ import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   startServer, startMerchantSite, launch, newMerchant, newPage, fillCard, windowFrame, waitRsp,
-  snippet, screenshots, repo,
+  snippet, screenshots, repo, bin,
 } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
 
 let server, site, chrome;
 
@@ -402,4 +403,231 @@ test('security: CSRF token required, a used window cannot be replayed, framing l
   assert.equal(replay.status, 409);
   const ledger = await m.api('GET', '/payments/find/sec_1');
   assert.equal(ledger.response.status, 'paid');
+});
+
+// ---- Pay methods other than card (issue 5): trans, vbank + deposit, phone, easy pay ----
+
+/** The sandbox PG's ledger approval for a payment (the oracle of what was charged). */
+function ledgerApproval(impUid) {
+  const out = execFileSync(bin, ['sandbox', 'ledger', '--json', '--data-dir', server.dataDir], { encoding: 'utf8' });
+  const entries = JSON.parse(out.trim().split('\n').pop());
+  return entries.filter((e) => e.order_id === impUid && String(e.kind).toLowerCase() === 'approval');
+}
+
+function requestPay(params) {
+  return `IMP.request_pay(${JSON.stringify(params)}, function (rsp) {});`;
+}
+
+/** Opens the overlay for an inline request_pay; returns the window frame. */
+async function openOverlay(page, m, params) {
+  await page.goto(payUrl(m, { inline: requestPay(params) }));
+  await page.getByRole('button', { name: '결제하기' }).click();
+  return windowFrame(page);
+}
+
+async function webhooksOf(m, impUid) {
+  const r = await m.api('GET', `/webhooks?imp_uid=${encodeURIComponent(impUid)}`);
+  assert.equal(r.code, 0, JSON.stringify(r));
+  return r.response.list.map((w) => w.status).sort();
+}
+
+test('trans (실시간 계좌이체), PC: bank list, paid with bank_code/bank_name, ledger, cancel', async () => {
+  const m = await newMerchant(server);
+  const { page, context } = await newPage(chrome.browser);
+  const frame = await openOverlay(page, m, {
+    pg: 'html5_inicis', pay_method: 'trans', merchant_uid: 'order_trans_0001', name: '계좌이체 테스트',
+    amount: 15000, buyer_name: '홍길동', buyer_tel: '010-1234-5678',
+  });
+  await frame.locator('#bank_code').waitFor();
+  const banks = await frame.locator('#bank_code option').allTextContents();
+  for (const bank of ['국민은행', '신한은행', '우리은행', '하나은행', '농협은행', '기업은행']) {
+    assert.ok(banks.includes(bank), `${bank} in ${banks.join()}`);
+  }
+  // No bank chosen: the page says so and can be corrected.
+  await frame.locator('#bank_code').evaluate((el) => el.removeAttribute('required'));
+  await frame.getByRole('button', { name: /계좌이체 결제하기/ }).click();
+  await frame.getByText('은행을 선택하세요').waitFor();
+  await frame.getByLabel('출금 은행').selectOption({ label: '신한은행' });
+  await shot(page, 'window-trans-pc');
+  await frame.getByRole('button', { name: /계좌이체 결제하기/ }).click();
+  const rsp = await waitRsp(page);
+  assert.equal(rsp.success, true, JSON.stringify(rsp));
+  assert.equal(rsp.status, 'paid');
+  assert.equal(rsp.pay_method, 'trans');
+  assert.equal(rsp.bank_name, '신한은행');
+  assert.equal(rsp.paid_amount, 15000);
+  const p = await paymentOf(m, 'order_trans_0001');
+  assert.equal(p.imp_uid, rsp.imp_uid);
+  assert.equal(p.status, 'paid');
+  assert.equal(p.pay_method, 'trans');
+  assert.equal(p.channel, 'pc');
+  assert.equal(p.bank_code, '088');
+  assert.equal(p.bank_name, '신한은행');
+  assert.equal(p.card_number, null);
+  assert.equal(p.card_name, null);
+  assert.ok(p.paid_at > 0);
+  const approvals = ledgerApproval(p.imp_uid);
+  assert.equal(approvals.length, 1);
+  assert.equal(approvals[0].amount, 15000);
+  assert.equal(approvals[0].tid, p.pg_tid);
+  const cancel = await m.api('POST', '/payments/cancel', { imp_uid: p.imp_uid, reason: '테스트 취소' });
+  assert.equal(cancel.code, 0, JSON.stringify(cancel));
+  assert.equal(cancel.response.status, 'cancelled');
+  assert.equal(cancel.response.cancel_amount, 15000);
+  await context.close();
+});
+
+test('vbank (가상계좌), PC: issued ready (webhook ready), deposit over REST → paid (webhook paid), refund', async () => {
+  const m = await newMerchant(server);
+  const other = await newMerchant(server);
+  const { page, context } = await newPage(chrome.browser);
+  const frame = await openOverlay(page, m, {
+    pg: 'html5_inicis', pay_method: 'vbank', merchant_uid: 'order_vbank_0001', name: '가상계좌 테스트',
+    amount: 23000, buyer_name: '홍길동', vbank_due: '20301231180000', notice_url: `${site.base}/webhook`,
+  });
+  await frame.getByLabel('입금 은행').selectOption({ label: '국민은행' });
+  await frame.getByLabel('입금자명').fill('홍길동');
+  await shot(page, 'window-vbank-pc');
+  await frame.getByRole('button', { name: /가상계좌 발급/ }).click();
+  const rsp = await waitRsp(page);
+  assert.equal(rsp.success, true, JSON.stringify(rsp));
+  assert.equal(rsp.status, 'ready');
+  assert.equal(rsp.pay_method, 'vbank');
+  assert.equal(rsp.vbank_name, '국민은행');
+  assert.match(rsp.vbank_num, /^\d{10,}$/);
+  assert.equal(rsp.vbank_date, Date.UTC(2030, 11, 31, 9, 0, 0) / 1000, '18:00 KST');
+  let p = await paymentOf(m, 'order_vbank_0001');
+  assert.equal(p.status, 'ready');
+  assert.equal(p.vbank_code, '004');
+  assert.equal(p.vbank_name, '국민은행');
+  assert.equal(p.vbank_num, rsp.vbank_num);
+  assert.equal(p.vbank_holder, '홍길동');
+  assert.equal(p.vbank_date, rsp.vbank_date);
+  assert.ok(p.vbank_issued_at > 0);
+  assert.equal(p.paid_at, 0);
+  assert.equal(ledgerApproval(p.imp_uid).length, 0, 'nothing approved before the deposit');
+  assert.deepEqual(await webhooksOf(m, p.imp_uid), ['ready']);
+  // The merchant_uid is live while the account is open.
+  await page.getByRole('button', { name: '결제하기' }).click();
+  const second = await waitRsp(page, 2);
+  assert.equal(second.success, false);
+  assert.match(second.error_msg, /merchant_uid/);
+  // Deposits: another merchant's token gets a 404; the owner's moves it to paid, once.
+  const foreign = await other.api('POST', `/sandbox/vbank/${p.imp_uid}/deposit`);
+  assert.equal(foreign.status, 404, JSON.stringify(foreign));
+  const deposit = await m.api('POST', `/sandbox/vbank/${p.imp_uid}/deposit`);
+  assert.equal(deposit.code, 0, JSON.stringify(deposit));
+  assert.equal(deposit.response.status, 'paid');
+  p = (await m.api('GET', `/payments/${p.imp_uid}`)).response;
+  assert.equal(p.status, 'paid');
+  assert.ok(p.paid_at > 0);
+  assert.equal(p.vbank_num, rsp.vbank_num);
+  const approvals = ledgerApproval(p.imp_uid);
+  assert.equal(approvals.length, 1);
+  assert.equal(approvals[0].amount, 23000);
+  assert.deepEqual(await webhooksOf(m, p.imp_uid), ['paid', 'ready']);
+  const again = await m.api('POST', `/sandbox/vbank/${p.imp_uid}/deposit`);
+  assert.notEqual(again.code, 0);
+  assert.match(again.message, /입금 대기 중인 가상계좌가 아닙니다/);
+  // Both webhooks reach the notice_url.
+  for (let i = 0; i < 100 && site.posts.filter((x) => x.path === '/webhook' && x.body.includes(p.imp_uid)).length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const bodies = site.posts.filter((x) => x.path === '/webhook' && x.body.includes(p.imp_uid)).map((x) => x.body);
+  assert.ok(bodies.some((b) => b.includes('ready')) && bodies.some((b) => b.includes('paid')), bodies.join());
+  const refund = await m.api('POST', '/payments/cancel', {
+    imp_uid: p.imp_uid, reason: '환불', refund_holder: '홍길동', refund_bank: '004', refund_account: '12345678901234',
+  });
+  assert.equal(refund.code, 0, JSON.stringify(refund));
+  assert.equal(refund.response.status, 'cancelled');
+  await context.close();
+});
+
+test('vbank, mobile: m_redirect_url gets imp_success=true, CLI deposit pays it', async () => {
+  const m = await newMerchant(server);
+  const { page, context, alerts } = await newPage(chrome.browser, { mobile: true });
+  await page.goto(payUrl(m, { inline: requestPay({
+    pg: 'kicc', pay_method: 'vbank', merchant_uid: 'order_vbank_m_0001', name: '모바일 가상계좌',
+    amount: 9900, buyer_name: '김철수', m_redirect_url: `${site.base}/complete`,
+  }) }));
+  await page.getByRole('button', { name: '결제하기' }).click();
+  await page.waitForURL(/\/window\/win_/);
+  await page.getByLabel('입금 은행').selectOption({ label: '우리은행' });
+  assert.equal(await page.getByLabel('입금자명').inputValue(), '김철수', 'buyer_name prefilled');
+  await shot(page, 'window-vbank-mobile');
+  await page.getByRole('button', { name: /가상계좌 발급/ }).click();
+  await page.waitForURL((u) => u.toString().startsWith(`${site.base}/complete`));
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('imp_success'), 'true');
+  assert.equal(url.searchParams.get('merchant_uid'), 'order_vbank_m_0001');
+  assert.deepEqual(alerts, []);
+  const impUid = url.searchParams.get('imp_uid');
+  let p = (await m.api('GET', `/payments/${impUid}`)).response;
+  assert.equal(p.status, 'ready');
+  assert.equal(p.channel, 'mobile');
+  assert.equal(p.vbank_name, '우리은행');
+  const now = Date.now() / 1000;
+  assert.ok(Math.abs(p.vbank_date - (now + 3 * 86400)) < 120, 'default deadline: 3 days');
+  const out = execFileSync(bin, ['sandbox', 'deposit', impUid, '--data-dir', server.dataDir], { encoding: 'utf8' });
+  assert.match(out, /paid/);
+  p = (await m.api('GET', `/payments/${impUid}`)).response;
+  assert.equal(p.status, 'paid');
+  assert.equal(ledgerApproval(impUid)[0].amount, 9900);
+  await context.close();
+});
+
+test('phone (휴대폰 소액결제), PC: carrier and number → paid; deposit refused on it', async () => {
+  const m = await newMerchant(server);
+  const { page, context } = await newPage(chrome.browser);
+  const frame = await openOverlay(page, m, {
+    pg: 'html5_inicis', pay_method: 'phone', merchant_uid: 'order_phone_0001', name: '휴대폰 결제', amount: 5000,
+    digital: true,
+  });
+  await frame.locator('#carrier').waitFor();
+  const carriers = await frame.locator('#carrier option').allTextContents();
+  for (const c of ['SKT', 'KT', 'LGU+']) assert.ok(carriers.includes(c), carriers.join());
+  await frame.getByLabel('통신사').selectOption('KT');
+  await frame.getByLabel('휴대폰 번호').fill('12345');
+  await frame.getByRole('button', { name: /결제하기/ }).click();
+  await frame.getByText('휴대폰 번호를 확인하세요').waitFor();
+  await frame.getByLabel('통신사').selectOption('KT');
+  await frame.getByLabel('휴대폰 번호').fill('010-9876-5432');
+  await shot(page, 'window-phone-pc');
+  await frame.getByRole('button', { name: /결제하기/ }).click();
+  const rsp = await waitRsp(page);
+  assert.equal(rsp.success, true, JSON.stringify(rsp));
+  const p = await paymentOf(m, 'order_phone_0001');
+  assert.equal(p.status, 'paid');
+  assert.equal(p.pay_method, 'phone');
+  assert.equal(p.amount, 5000);
+  assert.equal(ledgerApproval(p.imp_uid)[0].amount, 5000);
+  const deposit = await m.api('POST', `/sandbox/vbank/${p.imp_uid}/deposit`);
+  assert.notEqual(deposit.code, 0);
+  assert.match(deposit.message, /가상계좌 결제가 아닙니다/);
+  await context.close();
+});
+
+test('kakaopay (easy pay) on html5_inicis, PC: approval page → paid, emb_pg_provider', async () => {
+  const m = await newMerchant(server);
+  const { page, context } = await newPage(chrome.browser);
+  const frame = await openOverlay(page, m, {
+    pg: 'html5_inicis', pay_method: 'kakaopay', merchant_uid: 'order_kakao_0001', name: '카카오페이 테스트', amount: 12000,
+  });
+  await shot(page, 'window-kakaopay-pc');
+  await frame.getByRole('button', { name: /카카오페이로 결제/ }).click();
+  const rsp = await waitRsp(page);
+  assert.equal(rsp.success, true, JSON.stringify(rsp));
+  assert.equal(rsp.emb_pg_provider, 'kakaopay');
+  const p = await paymentOf(m, 'order_kakao_0001');
+  assert.equal(p.status, 'paid');
+  assert.equal(p.pay_method, 'kakaopay');
+  assert.equal(p.pg_provider, 'html5_inicis');
+  assert.equal(p.emb_pg_provider, 'kakaopay');
+  assert.equal(p.card_number, null);
+  assert.equal(ledgerApproval(p.imp_uid)[0].amount, 12000);
+  const cancel = await m.api('POST', '/payments/cancel', { imp_uid: p.imp_uid, amount: 2000, reason: '부분취소' });
+  assert.equal(cancel.code, 0, JSON.stringify(cancel));
+  assert.equal(cancel.response.status, 'paid');
+  assert.equal(cancel.response.cancel_amount, 2000);
+  await context.close();
 });
