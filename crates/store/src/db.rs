@@ -62,12 +62,24 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => StoreError::Unavailable(err.to_string()),
-            sqlx::Error::Database(db) if is_busy(db.message()) => {
+            sqlx::Error::Database(db)
+                if is_busy(db.message()) || is_connection_loss(db.code().as_deref()) =>
+            {
+                StoreError::Unavailable(err.to_string())
+            }
+            // A connection that broke under us (the server went away mid-session).
+            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Other(err.to_string()),
         }
     }
+}
+
+/// SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown,
+/// crash, cannot connect now) mean the database went away, not that the query was wrong.
+fn is_connection_loss(code: Option<&str>) -> bool {
+    code.is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
 }
 
 fn is_busy(message: &str) -> bool {
@@ -138,6 +150,10 @@ impl Db {
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(config.acquire_timeout)
+                        // sqlx already pings every connection when it comes back to the pool
+                        // (and drops a broken one); a second ping on the way out would cost
+                        // each query another round trip.
+                        .test_before_acquire(false)
                         .after_connect(move |conn, _meta| {
                             Box::pin(async move {
                                 conn.execute("PRAGMA busy_timeout = 10000").await?;
@@ -169,6 +185,8 @@ impl Db {
                     .max_connections(config.max_connections)
                     .min_connections(0)
                     .acquire_timeout(config.acquire_timeout)
+                    // See above: the release ping already weeds out broken connections.
+                    .test_before_acquire(false)
                     .connect_lazy(&config.url)?;
                 Ok(Db {
                     inner: Arc::new(DbInner {
