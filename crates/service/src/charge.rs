@@ -377,6 +377,21 @@ impl Gateway {
     }
 }
 
+/// How a PG approval is recorded on its payment; the receipt link is gateway-relative and made
+/// absolute when shown.
+pub(crate) fn approval_record(approval: openimp_pg::Approval) -> ApprovalRecord {
+    ApprovalRecord {
+        receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
+        pg_tid: approval.pg_tid,
+        apply_num: approval.apply_num,
+        paid_at: approval.paid_at,
+        card_code: approval.card.card_code,
+        card_name: approval.card.card_name,
+        card_number: approval.card.card_number,
+        card_type: approval.card.card_type,
+    }
+}
+
 /// The `outcome` label of `openimp_charges_total`.
 fn outcome_label(outcome: &Result<ChargeOutcome, ConnectorError>) -> &'static str {
     match outcome {
@@ -414,17 +429,7 @@ async fn record_outcome(
     let now = now();
     match outcome {
         Ok(ChargeOutcome::Approved(approval)) => {
-            let receipt_url = Some(format!("/sandbox/receipts/{}", approval.pg_tid));
-            let record = ApprovalRecord {
-                pg_tid: approval.pg_tid,
-                apply_num: approval.apply_num,
-                paid_at: approval.paid_at,
-                card_code: approval.card.card_code,
-                card_name: approval.card.card_name,
-                card_number: approval.card.card_number,
-                card_type: approval.card.card_type,
-                receipt_url,
-            };
+            let record = approval_record(approval);
             if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
                 row.status = "paid".to_owned();
                 row.pg_tid = Some(record.pg_tid);

@@ -8,7 +8,7 @@ use openimp_core::time::now;
 use openimp_core::ApiError;
 use openimp_pg::Inquiry;
 use openimp_store::merchants;
-use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
+use openimp_store::payments::{self, PaymentRow};
 
 use crate::{ApiResult, Gateway};
 
@@ -69,17 +69,7 @@ impl Gateway {
             .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
         match inquiry {
             Ok(Ok(Inquiry::Approved(approval))) => {
-                let receipt_url = Some(format!("/sandbox/receipts/{}", approval.pg_tid));
-                let record = ApprovalRecord {
-                    pg_tid: approval.pg_tid,
-                    apply_num: approval.apply_num,
-                    paid_at: approval.paid_at,
-                    card_code: approval.card.card_code,
-                    card_name: approval.card.card_name,
-                    card_number: approval.card.card_number,
-                    card_type: approval.card.card_type,
-                    receipt_url,
-                };
+                let record = crate::charge::approval_record(approval);
                 payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
                     .await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");
