@@ -22,6 +22,10 @@ pub struct DataOptions {
     /// Largest number of database connections (PostgreSQL).
     #[arg(long, env = "OPENIMP_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub max_connections: u32,
+    /// PostgreSQL: group-commit writers for the hot writes (charges' pending and outcome rows),
+    /// each on a connection of its own besides the pool.
+    #[arg(long, env = "OPENIMP_BATCH_WRITERS", default_value_t = 2, global = true)]
+    pub batch_writers: usize,
     /// SQLite durability: `group` (commits fsync'd together before answering) or `full`
     /// (every commit fsyncs on its own).
     #[arg(long, env = "OPENIMP_SQLITE_SYNC", default_value = "group", value_parser = ["group", "full"], global = true)]
@@ -48,6 +52,7 @@ impl DataOptions {
             url,
             max_connections: self.max_connections,
             acquire_timeout: Duration::from_secs(5),
+            batch_writers: self.batch_writers.max(1),
             sqlite_sync: if self.sqlite_sync == "full" {
                 SqliteSync::Full
             } else {

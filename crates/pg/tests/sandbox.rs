@@ -34,6 +34,7 @@ fn config(url: String) -> DbConfig {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(5),
         sqlite_sync: SqliteSync::Group,
+        batch_writers: 1,
     }
 }
 

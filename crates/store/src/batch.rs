@@ -70,16 +70,16 @@ struct Job {
 }
 
 /// The writer thread's mailbox.
-pub(crate) struct BatchWriter {
+pub(crate) struct SqliteBatchWriter {
     sender: mpsc::Sender<Job>,
 }
 
 /// Most statements one commit carries.
 const MAX_BATCH: usize = 512;
 
-impl BatchWriter {
+impl SqliteBatchWriter {
     /// Opens the write connection on `path` and starts its thread.
-    pub(crate) fn open(path: &Path) -> Result<BatchWriter, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<SqliteBatchWriter, StoreError> {
         let conn = rusqlite::Connection::open(path).map_err(map_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(map_error)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_error)?;
@@ -91,7 +91,7 @@ impl BatchWriter {
             .name("openimp-sqlite-writer".to_owned())
             .spawn(move || run(&conn, &receiver))
             .map_err(|err| StoreError::Other(format!("cannot start the SQLite writer: {err}")))?;
-        Ok(BatchWriter { sender })
+        Ok(SqliteBatchWriter { sender })
     }
 
     /// Runs one statement in the next batch; answers the number of rows it changed, once the
@@ -119,7 +119,7 @@ fn run(conn: &rusqlite::Connection, receiver: &mpsc::Receiver<Job>) {
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
             let err = map_error(err);
             for job in jobs {
-                let _ = job.reply.send(Err(clone_error(&err)));
+                let _ = job.reply.send(Err(err.duplicate()));
             }
             continue;
         }
@@ -139,7 +139,7 @@ fn run(conn: &rusqlite::Connection, receiver: &mpsc::Receiver<Job>) {
         }
         for (job, result) in jobs.into_iter().zip(results) {
             let answer = match (&commit, result) {
-                (Err(err), _) => Err(clone_error(err)),
+                (Err(err), _) => Err(err.duplicate()),
                 (Ok(()), result) => result,
             };
             let _ = job.reply.send(answer);
@@ -163,13 +163,5 @@ fn map_error(err: rusqlite::Error) -> StoreError {
             StoreError::Unavailable(err.to_string())
         }
         _ => StoreError::Other(err.to_string()),
-    }
-}
-
-fn clone_error(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Other(m) => StoreError::Other(m.clone()),
     }
 }

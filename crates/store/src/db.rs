@@ -8,7 +8,8 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::{Any, AnyPool, Executor, Row};
 
-use crate::batch::{BatchWriter, Value};
+use crate::batch::{SqliteBatchWriter, Value};
+use crate::pg_batch::PgBatchWriter;
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub struct DbConfig {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub sqlite_sync: SqliteSync,
+    /// PostgreSQL: how many group-commit writers (each with a connection of its own, besides
+    /// the pool) carry the hot writes.
+    pub batch_writers: usize,
 }
 
 /// A store failure, in terms the services can act on.
@@ -86,6 +90,17 @@ fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("the database system is")
 }
 
+impl StoreError {
+    /// The same error, for answering several callers with it.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Other(m) => StoreError::Other(m.clone()),
+        }
+    }
+}
+
 impl From<StoreError> for openimp_core::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -114,8 +129,14 @@ struct DbInner {
     /// `SQLITE_BUSY`.
     writer: AnyPool,
     wal_sync: Option<WalSync>,
-    /// SQLite only: the group-commit writer for the hot single-statement writes.
-    batch: Option<BatchWriter>,
+    /// The group-commit writer for the hot single-statement writes.
+    batch: Batch,
+}
+
+/// Where [`Db::execute_durable`] sends its statement.
+enum Batch {
+    Sqlite(SqliteBatchWriter),
+    Postgres(PgBatchWriter),
 }
 
 impl Db {
@@ -173,7 +194,7 @@ impl Db {
                 spawn_checkpointer(&reader);
                 let wal_path = sqlite_wal_path(&config.url);
                 let db_path = PathBuf::from(wal_path.to_string_lossy().trim_end_matches("-wal"));
-                let batch = Some(BatchWriter::open(&db_path)?);
+                let batch = Batch::Sqlite(SqliteBatchWriter::open(&db_path)?);
                 let wal_sync = match config.sqlite_sync {
                     SqliteSync::Full => None,
                     SqliteSync::Group => Some(WalSync::new(wal_path)),
@@ -194,7 +215,11 @@ impl Db {
                         reader: pool.clone(),
                         writer: pool,
                         wal_sync: None,
-                        batch: None,
+                        batch: Batch::Postgres(PgBatchWriter::start(
+                            &config.url,
+                            config.batch_writers,
+                            config.acquire_timeout,
+                        )),
                     }),
                 })
             }
@@ -226,28 +251,18 @@ impl Db {
     }
 
     /// Runs one write statement and returns once it is committed durably, with the number of
-    /// rows it changed. On SQLite it joins the group-commit writer's next batch; on PostgreSQL
-    /// it runs on the pool (PostgreSQL groups concurrent commits itself).
+    /// rows it changed. It joins the next batch of a group-commit writer (`batch.rs` on
+    /// SQLite, `pg_batch.rs` on PostgreSQL), so the statement must not depend on others
+    /// committing with it or apart from it.
     pub async fn execute_durable(
         &self,
         sql: String,
         params: Vec<Value>,
     ) -> Result<u64, StoreError> {
-        if let Some(batch) = &self.inner.batch {
-            return batch.execute(sql, params).await;
+        match &self.inner.batch {
+            Batch::Sqlite(batch) => batch.execute(sql, params).await,
+            Batch::Postgres(batch) => batch.execute(sql, params).await,
         }
-        let mut query = sqlx::query(&sql);
-        for param in params {
-            query = match param {
-                Value::Int(v) => query.bind(v),
-                Value::Text(v) => query.bind(v),
-                Value::NullInt => query.bind(None::<i64>),
-                Value::NullText => query.bind(None::<String>),
-            };
-        }
-        let result = query.execute(&self.inner.writer).await?;
-        self.durable().await?;
-        Ok(result.rows_affected())
     }
 
     /// Returns once every commit finished before the call is on stable storage. Call it after
@@ -359,6 +374,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "schedules_webhooks", include_str!("../migrations/0003_schedules_webhooks.sql")),
     (4, "window", include_str!("../migrations/0004_window.sql")),
     (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
+    (6, "pending_index", include_str!("../migrations/0006_pending_index.sql")),
 ];
 
 /// Checkpoints the WAL into the database file every half second (PASSIVE: it never blocks
@@ -376,6 +392,22 @@ fn spawn_checkpointer(reader: &AnyPool) {
             }
         }
     });
+}
+
+/// Binds `params` in order.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    params: &[Value],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for param in params {
+        query = match param {
+            Value::Int(v) => query.bind(*v),
+            Value::Text(v) => query.bind(v.clone()),
+            Value::NullInt => query.bind(None::<i64>),
+            Value::NullText => query.bind(None::<String>),
+        };
+    }
+    query
 }
 
 /// How many rows a write touched.

@@ -17,6 +17,7 @@ mod db;
 pub mod idempotency;
 pub mod merchants;
 pub mod payments;
+mod pg_batch;
 pub mod prepares;
 pub mod sandbox;
 pub mod schedules;

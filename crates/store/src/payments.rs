@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::batch::Value;
-use crate::db::{Db, StoreError};
+use crate::db::{bind_all, Db, StoreError};
 use crate::webhooks::NewWebhook;
 
 /// A stored payment. `status` is internal: `pending` is shown as `ready` on the wire.
@@ -143,10 +143,15 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
 /// Records a new attempt, unless the merchant_uid was prepared with another amount or currency
 /// (then `Ok(false)`, nothing written). `Err(StoreError::Conflict)` when the merchant_uid already
 /// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
-/// The prepare check rides in the same statement to spare the hot path a round trip.
+/// The prepare check rides in the same statement to spare the hot path a round trip, and the
+/// statement never fails on the race (`ON CONFLICT DO NOTHING`), so it can share a group
+/// commit with others; which of the two refused it is asked only when it was refused.
 pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
     let (sql, params) = insert_statement(payment);
-    Ok(db.execute_durable(sql, params).await? == 1)
+    if db.execute_durable(sql, params).await? == 1 {
+        return Ok(true);
+    }
+    refusal(db, payment).await
 }
 
 /// [`insert`], and queues `webhook` in the same transaction (a virtual account issued `ready`).
@@ -158,23 +163,40 @@ pub async fn insert_notify(
     let Some(webhook) = webhook else { return insert(db, payment).await };
     let (sql, params) = insert_statement(payment);
     let mut tx = db.begin().await?;
-    let mut query = sqlx::query(&sql);
-    for param in params {
-        query = match param {
-            Value::Int(v) => query.bind(v),
-            Value::Text(v) => query.bind(v),
-            Value::NullInt => query.bind(None::<i64>),
-            Value::NullText => query.bind(None::<String>),
-        };
+    let inserted =
+        bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() == 1;
+    if !inserted {
+        tx.rollback().await?;
+        return refusal(db, payment).await;
     }
-    let inserted = query.execute(&mut *tx).await?.rows_affected() == 1;
     commit_with_webhook(db, tx, inserted, &payment.imp_uid, webhook).await
+}
+
+/// Why [`insert_statement`] wrote nothing: a prepared order it does not match (`Ok(false)`), or
+/// else a live attempt with the same merchant_uid (`Conflict`).
+async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
+    let mismatch = sqlx::query(
+        "SELECT 1 FROM prepares p WHERE p.merchant_id = $1 AND p.merchant_uid = $2 AND (p.amount <> $3 OR (p.currency IS NOT NULL AND p.currency <> $4))",
+    )
+    .bind(&payment.merchant_id)
+    .bind(&payment.merchant_uid)
+    .bind(payment.amount)
+    .bind(&payment.currency)
+    .fetch_optional(db.reader())
+    .await?;
+    match mismatch {
+        Some(_) => Ok(false),
+        None => Err(StoreError::Conflict(format!(
+            "merchant_uid {} already has a live payment",
+            payment.merchant_uid
+        ))),
+    }
 }
 
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10))) ON CONFLICT DO NOTHING",
         placeholders.join(", ")
     );
     let params: Vec<Value> = vec![

@@ -176,7 +176,7 @@ pub async fn insert_all(
     let mut tx = db.begin().await?;
     let placeholders: Vec<String> = (1..=NAMES.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "INSERT INTO schedules ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM payments WHERE merchant_id = $2 AND merchant_uid = $3 AND status IN ('pending', 'paid', 'cancelled'))",
+        "INSERT INTO schedules ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM payments WHERE merchant_id = $2 AND merchant_uid = $3 AND status IN ('pending', 'ready', 'paid', 'cancelled'))",
         columns(),
         placeholders.join(", ")
     );
