@@ -84,7 +84,12 @@ impl SqliteBatchWriter {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(map_error)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_error)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_error)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(map_error)?;
+        // This thread checkpoints (SQLite's automatic PASSIVE checkpoint after a commit that
+        // leaves more than 1000 pages in the WAL). Between its batches nothing else appends, so
+        // the checkpoint can copy every frame back and the next batch restarts the WAL from its
+        // start. A checkpoint on another connection, racing the commits, never catches up: the
+        // WAL then grows without end and each commit pays for extending the file.
+        conn.pragma_update(None, "wal_autocheckpoint", 1000).map_err(map_error)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (sender, receiver) = mpsc::channel::<Job>();
         std::thread::Builder::new()

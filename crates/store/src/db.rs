@@ -187,11 +187,7 @@ impl Db {
                 };
                 let url = sqlite_url_with_create(&config.url);
                 let writer = pool(1).connect(&url).await?;
-                // The writer never checkpoints: a checkpoint's fsyncs would stall every commit
-                // queued behind it. A background task checkpoints from a reader instead.
-                sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&writer).await?;
                 let reader = pool(4).connect(&url).await?;
-                spawn_checkpointer(&reader);
                 let wal_path = sqlite_wal_path(&config.url);
                 let db_path = PathBuf::from(wal_path.to_string_lossy().trim_end_matches("-wal"));
                 let batch = Batch::Sqlite(SqliteBatchWriter::open(&db_path)?);
@@ -376,23 +372,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
     (6, "pending_index", include_str!("../migrations/0006_pending_index.sql")),
 ];
-
-/// Checkpoints the WAL into the database file every half second (PASSIVE: it never blocks
-/// writers), until the pool closes.
-fn spawn_checkpointer(reader: &AnyPool) {
-    let reader = reader.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        while !reader.is_closed() {
-            tick.tick().await;
-            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&reader).await {
-                if !reader.is_closed() {
-                    tracing::warn!(%err, "WAL checkpoint failed");
-                }
-            }
-        }
-    });
-}
 
 /// Binds `params` in order.
 pub(crate) fn bind_all<'q>(
