@@ -116,13 +116,7 @@ impl Gateway {
         let channel = channel.ok_or_else(|| {
             ApiError::rejected("빌링키를 발급한 PG 채널이 삭제되었습니다. (the channel that issued this billing key was removed)")
         })?;
-        self.check_prepared(
-            merchant.as_str(),
-            &command.order.merchant_uid,
-            command.order.amount,
-            currency,
-        )
-        .await?;
+        // The prepared amount is checked by the pending insert itself (see `charge_with`).
         let billing_key = self
             .vault
             .open_str(
