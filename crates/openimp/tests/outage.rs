@@ -1,5 +1,6 @@
 //! A database outage: while its PostgreSQL is down the server answers HTTP 503 with the envelope,
-//! promptly (no hang), keeps `/healthz` at 200, and serves again once the database is back.
+//! promptly (at once, once its health probe has seen the outage), keeps `/healthz` at 200, and
+//! serves again once the database is back.
 //!
 //! The test runs its own PostgreSQL (initdb + pg_ctl on a free loopback port, in a temporary
 //! directory) so it can stop and start it; it never touches a shared server. It needs only the
@@ -180,6 +181,10 @@ impl std::fmt::Display for Observed {
 /// Requests here are cut off after this long: anything slower counts as a hang.
 const NO_HANG: Duration = Duration::from_secs(8);
 
+/// Once the health probe has seen the outage, refusals come at once (no pool wait); this
+/// bound only separates "at once" from "after the 5 s acquire timeout".
+const PROMPT: Duration = Duration::from_secs(2);
+
 async fn observe(what: &str, rb: reqwest::RequestBuilder) -> Observed {
     let started = Instant::now();
     let result = match tokio::time::timeout(NO_HANG, async {
@@ -283,6 +288,8 @@ async fn database_outage_answers_503_and_recovers() {
     }
     let bad: Vec<String> =
         outage.iter().filter(|o| !is_unavailable_envelope(o)).map(ToString::to_string).collect();
+    let slow: Vec<String> =
+        outage.iter().filter(|o| o.elapsed > PROMPT).map(ToString::to_string).collect();
     let readyz_503 = seen.last().is_some_and(is_unavailable_envelope);
 
     // ---- the database comes back ----
@@ -317,6 +324,11 @@ async fn database_outage_answers_503_and_recovers() {
         bad.is_empty(),
         "while the database is down every request must answer HTTP 503 {{code: -1, message, response: null}} within {NO_HANG:?}; these did not:\n{}",
         bad.join("\n")
+    );
+    assert!(
+        slow.is_empty(),
+        "once /readyz reports the outage, refusals must come within {PROMPT:?} (no pool wait); these did not:\n{}",
+        slow.join("\n")
     );
     assert!(
         matches!(&health.result, Ok((200, _))),

@@ -115,6 +115,18 @@ impl Gateway {
             if let Err(err) = self.reconcile_once().await {
                 tracing::warn!(%err, "reconciliation pass failed");
             }
+            // Housekeeping rides on the same loop: payment windows opened and never used are
+            // kept a day past their expiry (their page says "expired"), then deleted.
+            match openimp_store::window::delete_expired(
+                &self.db,
+                openimp_core::time::now() - 86_400,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "expired payment windows deleted"),
+                Err(err) => tracing::warn!(%err, "deleting expired payment windows failed"),
+            }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => return,

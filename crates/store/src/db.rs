@@ -1,7 +1,7 @@
 //! Connecting, migrating, and the durability barrier that lets SQLite group its fsyncs.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +131,11 @@ struct DbInner {
     wal_sync: Option<WalSync>,
     /// The group-commit writer for the hot single-statement writes.
     batch: Batch,
+    /// Set by [`Db::watch_health`] while the database does not answer, so requests can be
+    /// refused at once instead of each waiting out the pool's acquire timeout.
+    down: AtomicBool,
+    /// Wakes the health probe early (a request just found the database unreachable).
+    probe_now: tokio::sync::Notify,
 }
 
 /// Where [`Db::execute_durable`] sends its statement.
@@ -195,7 +200,17 @@ impl Db {
                     SqliteSync::Full => None,
                     SqliteSync::Group => Some(WalSync::new(wal_path)),
                 };
-                Ok(Db { inner: Arc::new(DbInner { backend, reader, writer, wal_sync, batch }) })
+                Ok(Db {
+                    inner: Arc::new(DbInner {
+                        backend,
+                        reader,
+                        writer,
+                        wal_sync,
+                        batch,
+                        down: AtomicBool::new(false),
+                        probe_now: tokio::sync::Notify::new(),
+                    }),
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -216,6 +231,8 @@ impl Db {
                             config.batch_writers,
                             config.acquire_timeout,
                         )),
+                        down: AtomicBool::new(false),
+                        probe_now: tokio::sync::Notify::new(),
                     }),
                 })
             }
@@ -291,6 +308,54 @@ impl Db {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.inner.reader).await?;
         Ok(())
+    }
+
+    /// Whether the last health probe found the database unreachable (see [`Db::watch_health`]).
+    pub fn is_down(&self) -> bool {
+        self.inner.down.load(Ordering::Relaxed)
+    }
+
+    /// A request found PostgreSQL unreachable: refuse the next ones at once, and let the health
+    /// probe check now (it clears the mark if the database answers). On SQLite an unavailable
+    /// error means a busy lock, not an outage, so nothing changes.
+    pub fn report_unavailable(&self) {
+        if self.inner.backend == Backend::Postgres {
+            self.inner.down.store(true, Ordering::Relaxed);
+            self.inner.probe_now.notify_one();
+        }
+    }
+
+    /// Probes the database every `interval` (a `SELECT 1` given at most a second) until
+    /// `shutdown` fires, keeping [`Db::is_down`] current. A failure is logged once per outage.
+    /// PostgreSQL only (a server that can go away); on SQLite there is nothing to watch.
+    pub fn watch_health(
+        &self,
+        interval: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.inner.backend != Backend::Postgres {
+            return None;
+        }
+        let db = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let probe = tokio::time::timeout(Duration::from_secs(1), db.ping()).await;
+                let down = !matches!(probe, Ok(Ok(())));
+                let was_down = db.inner.down.swap(down, Ordering::Relaxed);
+                match (was_down, down) {
+                    (false, true) => tracing::error!(
+                        "the database does not answer; requests get 503 until it does"
+                    ),
+                    (true, false) => tracing::info!("the database answers"),
+                    _ => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = db.inner.probe_now.notified() => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }))
     }
 
     /// (connections in use, idle connections, max) of the main pool, for `/metrics`.

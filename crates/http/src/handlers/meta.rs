@@ -29,6 +29,38 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// While the health probe finds the database down, requests that need it get 503 in the
+/// envelope at once rather than each waiting out the pool's acquire timeout. What needs no
+/// database (liveness, metrics, the SDK script, the API schema) is still served.
+pub async fn refuse_while_db_down(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let exempt = matches!(
+        request.uri().path(),
+        "/healthz"
+            | "/metrics"
+            | "/openapi.json"
+            | "/v1/iamport.js"
+            | "/js/iamport.payment-1.2.0.js"
+    );
+    if exempt {
+        return next.run(request).await;
+    }
+    if state.gateway.db.is_down() {
+        return HttpError(ApiError::Unavailable(
+            "데이터베이스에 연결할 수 없습니다. (the database does not answer)".to_owned(),
+        ))
+        .into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        state.gateway.db.report_unavailable();
+    }
+    response
+}
+
 /// Unknown paths: 404 in the envelope.
 pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(serde_json::json!({"code": -1, "message": "요청한 API를 찾을 수 없습니다. (no such endpoint)", "response": null}))).into_response()

@@ -72,6 +72,7 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     gateway.set_public_url(args.public_url.as_deref().unwrap_or(&format!("http://{address}")));
     ensure_demo_merchant(data, &gateway, address).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let health = db.watch_health(Duration::from_millis(500), shutdown_rx.clone());
     let reconciler = tokio::spawn(gateway.clone().run_reconciler(
         Duration::from_secs(args.reconcile_interval_secs.max(1)),
         shutdown_rx.clone(),
@@ -91,6 +92,9 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
+    if let Some(health) = health {
+        let _ = health.await;
+    }
     for worker in workers {
         let _ = worker.await;
     }
