@@ -787,38 +787,45 @@ impl Gateway {
             buyer_email: row.buyer_email.clone(),
             buyer_tel: row.buyer_tel.clone(),
         };
-        let outcome =
-            tokio::time::timeout(self.config.pg_timeout, connector.charge(&context, request)).await;
-        let approval = match outcome {
-            Ok(Ok(ChargeOutcome::Approved(approval))) => approval,
-            Ok(Ok(ChargeOutcome::Declined { code, message })) => {
-                return Err(ApiError::rejected(format!("[{code}] {message}")))
-            }
-            Ok(Err(err)) => return Err(ApiError::rejected(err.to_string())),
-            Err(_) => {
-                return Err(ApiError::rejected(
-                    "PG 응답을 받지 못했습니다. (no answer from the sandbox PG)",
-                ))
-            }
-        };
-        let record = ApprovalRecord {
-            receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
-            pg_tid: approval.pg_tid,
-            apply_num: approval.apply_num,
-            paid_at: approval.paid_at,
-            card_code: String::new(),
-            card_name: String::new(),
-            card_number: String::new(),
-            card_type: None,
-        };
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
-        if !payments::mark_deposited_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
-            .await?
-        {
-            return Err(ApiError::rejected(
-                "입금 대기 중인 가상계좌가 아닙니다. (the virtual account is not awaiting a deposit)",
-            ));
-        }
+        // The call and its record run in a task of their own, as a charge's do: a client that
+        // hangs up cannot leave an approval in the PG's ledger with the account still `ready`.
+        let db = self.db.clone();
+        let pg_timeout = self.config.pg_timeout;
+        let imp_uid = row.imp_uid.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::time::timeout(pg_timeout, connector.charge(&context, request)).await;
+            let approval = match outcome {
+                Ok(Ok(ChargeOutcome::Approved(approval))) => approval,
+                Ok(Ok(ChargeOutcome::Declined { code, message })) => {
+                    return Err(ApiError::rejected(format!("[{code}] {message}")))
+                }
+                Ok(Err(err)) => return Err(ApiError::rejected(err.to_string())),
+                Err(_) => {
+                    return Err(ApiError::rejected(
+                        "PG 응답을 받지 못했습니다. (no answer from the sandbox PG)",
+                    ))
+                }
+            };
+            let record = ApprovalRecord {
+                receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
+                pg_tid: approval.pg_tid,
+                apply_num: approval.apply_num,
+                paid_at: approval.paid_at,
+                card_code: String::new(),
+                card_name: String::new(),
+                card_number: String::new(),
+                card_type: None,
+            };
+            if !payments::mark_deposited_notify(&db, &imp_uid, &record, notify.as_ref()).await? {
+                return Err(ApiError::rejected(
+                    "입금 대기 중인 가상계좌가 아닙니다. (the virtual account is not awaiting a deposit)",
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(ApiError::internal)??;
         let row = payments::get(&self.db, &row.merchant_id, &row.imp_uid)
             .await?
             .ok_or_else(ApiError::payment_not_found)?;
