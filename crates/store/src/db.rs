@@ -136,6 +136,8 @@ struct DbInner {
     down: AtomicBool,
     /// Wakes the health probe early (a request just found the database unreachable).
     probe_now: tokio::sync::Notify,
+    /// Where the health probe connects (its own connection: a busy pool is not an outage).
+    url: String,
 }
 
 /// Where [`Db::execute_durable`] sends its statement.
@@ -209,6 +211,7 @@ impl Db {
                         batch,
                         down: AtomicBool::new(false),
                         probe_now: tokio::sync::Notify::new(),
+                        url: config.url.clone(),
                     }),
                 })
             }
@@ -233,6 +236,7 @@ impl Db {
                         )),
                         down: AtomicBool::new(false),
                         probe_now: tokio::sync::Notify::new(),
+                        url: config.url.clone(),
                     }),
                 })
             }
@@ -325,9 +329,11 @@ impl Db {
         }
     }
 
-    /// Probes the database every `interval` (a `SELECT 1` given at most a second) until
-    /// `shutdown` fires, keeping [`Db::is_down`] current. A failure is logged once per outage.
-    /// PostgreSQL only (a server that can go away); on SQLite there is nothing to watch.
+    /// Probes the database every `interval` until `shutdown` fires, keeping [`Db::is_down`]
+    /// current. The probe pings on a connection of its own, outside the pool (connecting again
+    /// after a failure), each attempt given a second: a pool busy with load must not look like
+    /// an outage. A failure is logged once per outage. PostgreSQL only (a server that can go
+    /// away); on SQLite there is nothing to watch.
     pub fn watch_health(
         &self,
         interval: Duration,
@@ -338,9 +344,25 @@ impl Db {
         }
         let db = self.clone();
         Some(tokio::spawn(async move {
+            let mut conn: Option<sqlx::AnyConnection> = None;
             loop {
-                let probe = tokio::time::timeout(Duration::from_secs(1), db.ping()).await;
+                let probe = tokio::time::timeout(Duration::from_secs(1), async {
+                    if conn.is_none() {
+                        conn = Some(
+                            <sqlx::AnyConnection as sqlx::Connection>::connect(&db.inner.url)
+                                .await?,
+                        );
+                    }
+                    match conn.as_mut() {
+                        Some(conn) => sqlx::Connection::ping(conn).await,
+                        None => Ok(()),
+                    }
+                })
+                .await;
                 let down = !matches!(probe, Ok(Ok(())));
+                if down {
+                    conn = None;
+                }
                 let was_down = db.inner.down.swap(down, Ordering::Relaxed);
                 match (was_down, down) {
                     (false, true) => tracing::error!(
