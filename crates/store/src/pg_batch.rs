@@ -12,7 +12,7 @@
 //! (the pending insert says `ON CONFLICT DO NOTHING`), so that slow path is rare.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -41,7 +41,12 @@ impl PgBatchWriter {
         let (sender, receiver) = mpsc::unbounded_channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
-            let writer = Writer { url: url.to_owned(), connect_timeout, conn: None };
+            let writer = Writer {
+                url: url.to_owned(),
+                connect_timeout,
+                conn: None,
+                last_used: Instant::now(),
+            };
             tokio::spawn(writer.run(Arc::clone(&receiver)));
         }
         PgBatchWriter { sender }
@@ -64,7 +69,13 @@ struct Writer {
     url: String,
     connect_timeout: Duration,
     conn: Option<AnyConnection>,
+    /// When `conn` last ran a batch: a connection idle for a while is pinged before use, so a
+    /// database restart or an idle cut costs a reconnect, not a batch of 503s.
+    last_used: Instant,
 }
+
+/// Idle longer than this, the connection is pinged before the next batch.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
 
 impl Writer {
     async fn run(mut self, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
@@ -86,6 +97,15 @@ impl Writer {
     }
 
     async fn run_jobs(&mut self, jobs: Vec<Job>) {
+        if self.last_used.elapsed() > IDLE_CHECK {
+            if let Some(conn) = self.conn.as_mut() {
+                let ping = tokio::time::timeout(self.connect_timeout, conn.ping()).await;
+                if !matches!(ping, Ok(Ok(()))) {
+                    self.conn = None;
+                }
+            }
+        }
+        self.last_used = Instant::now();
         let conn = match self.connection().await {
             Ok(conn) => conn,
             Err(err) => return answer_all(jobs, &err),
