@@ -18,6 +18,7 @@ dual_backend_tests!(
     schedule_errors_and_lists,
     unschedule_reschedule_retry,
     deleting_key_revokes_pending_schedules,
+    refused_run_records_failed_payment_with_webhook,
     two_workers_one_killed_charge_each_once,
     three_workers_one_killed_charge_each_once,
 );
@@ -436,6 +437,61 @@ async fn deleting_key_revokes_pending_schedules(backend: Backend) {
         c.post_json(&format!("/subscribe/payments/schedule/{a}/retry"), &json!({})).await.0,
         404
     );
+}
+
+/// A run the gateway refuses before any PG call (here: the key's channel was removed after
+/// scheduling) still ends as a failed payment with an imp_uid and its `failed` webhook, as a
+/// declined scheduled charge does; nothing reaches the PG.
+async fn refused_run_records_failed_payment_with_webhook(backend: Backend) {
+    let server = TestServer::start_with(&backend, fast_opts()).await;
+    let receiver = Receiver::start(0).await;
+    let (m, c) = server.merchant_client().await;
+    let key = uid("cust");
+    let issued = c.issue_key_ok(&key, CARD_OK).await;
+    let mu = uid("orphan");
+    let mut it = item(&mu, now() + 4, 3000);
+    it["notice_url"] = json!(receiver.url("/notice"));
+    assert_ok(&schedule(&c, &key, vec![it]).await, "schedule");
+    let pg_provider = issued["pg_provider"].as_str().expect("pg_provider").to_owned();
+    let mid = issued["pg_id"].as_str().expect("pg_id").to_owned();
+    let out = server.env.cli(&[
+        "channel",
+        "remove",
+        "--merchant",
+        &m.imp_code,
+        "--pg-provider",
+        &pg_provider,
+        "--mid",
+        &mid,
+    ]);
+    assert!(out.success, "channel remove: {}\n{}", out.stdout, out.stderr);
+
+    let done = wait_executed(&c, std::slice::from_ref(&mu), Duration::from_secs(30)).await;
+    let s = &done[&mu];
+    assert_eq!(s["payment_status"], "failed", "{s}");
+    let reason = s["fail_reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("channel"), "{s}");
+    let imp_uid = s["imp_uid"].as_str().unwrap_or_else(|| panic!("imp_uid: {s}")).to_owned();
+    let p = c.payment(&imp_uid).await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["merchant_uid"], mu.as_str());
+    assert_eq!(p["amount"], 3000);
+    assert_eq!(p["customer_uid"], key.as_str());
+    assert_eq!(p["customer_uid_usage"], "payment.scheduled");
+    assert_eq!(p["fail_reason"], reason.as_str());
+    assert!(p["failed_at"].as_i64().unwrap() > 0, "{p}");
+    assert!(server.ledger_for(&imp_uid, "approval").is_empty(), "nothing reached the PG");
+
+    let hits = eventually(Duration::from_secs(20), "failed webhook", || async {
+        let hits = receiver.accepted_for(&imp_uid);
+        (!hits.is_empty()).then_some(hits)
+    })
+    .await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].path, "/notice");
+    let body = hits[0].fields();
+    assert_eq!(body["status"], "failed", "{body}");
+    assert_eq!(body["merchant_uid"], mu.as_str());
 }
 
 /// `n_workers` `openimp worker` processes share the database; one is killed (SIGKILL) while

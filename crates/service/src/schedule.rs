@@ -673,8 +673,9 @@ impl Gateway {
                     return self.record_payment(row, owner, &payment, late_secs, lease_ms).await;
                 }
                 let (_, _, message) = refusal.envelope_parts();
+                let imp_uid = self.record_refused_run(row, &message).await?;
                 let outcome = Outcome {
-                    imp_uid: None,
+                    imp_uid,
                     payment_status: "failed".to_owned(),
                     fail_reason: Some(message),
                     executed_at: now(),
@@ -682,6 +683,52 @@ impl Gateway {
                 };
                 self.record(row, &outcome).await
             }
+        }
+    }
+
+    /// A run refused before any payment existed (the key's channel removed, the key deleted
+    /// meanwhile, a prepared amount that differs) is recorded as a failed payment, so the
+    /// schedule shows an imp_uid and the `failed` webhook i'mport sends for a scheduled charge
+    /// goes out like any other. None when even that record is refused (the merchant_uid is live).
+    async fn record_refused_run(
+        &self,
+        row: &ScheduleRow,
+        reason: &str,
+    ) -> ApiResult<Option<String>> {
+        let now = now();
+        let payment = PaymentRow {
+            imp_uid: openimp_core::ids::new_imp_uid(true),
+            merchant_id: row.merchant_id.clone(),
+            merchant_uid: row.merchant_uid.clone(),
+            status: "failed".to_owned(),
+            amount: row.amount,
+            tax_free: row.tax_free,
+            vat_amount: row.vat_amount,
+            currency: row.currency.clone(),
+            pay_method: Some("card".to_owned()),
+            channel: Some("api".to_owned()),
+            card_quota: row.card_quota,
+            name: row.name.clone(),
+            buyer_name: row.buyer_name.clone(),
+            buyer_email: row.buyer_email.clone(),
+            buyer_tel: row.buyer_tel.clone(),
+            buyer_addr: row.buyer_addr.clone(),
+            buyer_postcode: row.buyer_postcode.clone(),
+            custom_data: row.custom_data.clone(),
+            notice_url: row.notice_url.clone(),
+            customer_uid: Some(row.customer_uid.clone()),
+            customer_uid_usage: Some("payment.scheduled".to_owned()),
+            started_at: now,
+            failed_at: now,
+            fail_reason: Some(reason.to_owned()),
+            updated_at: now,
+            ..PaymentRow::default()
+        };
+        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
+        match payments::insert_notify(&self.db, &payment, notify.as_ref()).await {
+            Ok(true) => Ok(Some(payment.imp_uid)),
+            Ok(false) | Err(openimp_store::StoreError::Conflict(_)) => Ok(None),
+            Err(err) => Err(err.into()),
         }
     }
 

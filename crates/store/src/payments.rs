@@ -13,7 +13,7 @@ use crate::db::{bind_all, Db, StoreError};
 use crate::webhooks::NewWebhook;
 
 /// A stored payment. `status` is internal: `pending` is shown as `ready` on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentRow {
     pub imp_uid: String,
     pub merchant_id: String,
@@ -141,7 +141,8 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
 }
 
 /// Records a new attempt, unless the merchant_uid was prepared with another amount or currency
-/// (then `Ok(false)`, nothing written). `Err(StoreError::Conflict)` when the merchant_uid already
+/// (then `Ok(false)`, nothing written; an attempt recorded already `failed` moves no money and
+/// is written regardless). `Err(StoreError::Conflict)` when the merchant_uid already
 /// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
 /// The prepare check rides in the same statement to spare the hot path a round trip, and the
 /// statement never fails on the race (`ON CONFLICT DO NOTHING`), so it can share a group
@@ -196,7 +197,7 @@ async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10))) ON CONFLICT DO NOTHING",
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE $4 = 'failed' OR NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10))) ON CONFLICT DO NOTHING",
         placeholders.join(", ")
     );
     let params: Vec<Value> = vec![
