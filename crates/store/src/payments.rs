@@ -196,8 +196,15 @@ async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
 
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
+    // An attempt recorded already failed moves no money: the prepared order does not apply.
+    // (SQLite needs some WHERE before `ON CONFLICT` in an INSERT ... SELECT.)
+    let guard = if payment.status == "failed" {
+        "1 = 1"
+    } else {
+        "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))"
+    };
     let sql = format!(
-        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE $4 = 'failed' OR NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10))) ON CONFLICT DO NOTHING",
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE {guard} ON CONFLICT DO NOTHING",
         placeholders.join(", ")
     );
     let params: Vec<Value> = vec![
