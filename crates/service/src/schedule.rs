@@ -696,26 +696,29 @@ impl Gateway {
         reason: &str,
     ) -> ApiResult<Option<String>> {
         let now = now();
+        // The order fields the run would have charged with (`order_of`, as `pay_again` gets).
+        let order = order_of(row);
+        let notify = self.webhook_for(&row.merchant_id, order.notice_url.as_deref(), None).await?;
         let payment = PaymentRow {
             imp_uid: openimp_core::ids::new_imp_uid(true),
             merchant_id: row.merchant_id.clone(),
-            merchant_uid: row.merchant_uid.clone(),
+            merchant_uid: order.merchant_uid,
             status: "failed".to_owned(),
-            amount: row.amount,
-            tax_free: row.tax_free,
-            vat_amount: row.vat_amount,
+            amount: order.amount,
+            tax_free: order.tax_free,
+            vat_amount: order.vat_amount,
             currency: row.currency.clone(),
             pay_method: Some("card".to_owned()),
             channel: Some("api".to_owned()),
-            card_quota: row.card_quota,
-            name: row.name.clone(),
-            buyer_name: row.buyer_name.clone(),
-            buyer_email: row.buyer_email.clone(),
-            buyer_tel: row.buyer_tel.clone(),
-            buyer_addr: row.buyer_addr.clone(),
-            buyer_postcode: row.buyer_postcode.clone(),
-            custom_data: row.custom_data.clone(),
-            notice_url: row.notice_url.clone(),
+            card_quota: order.card_quota,
+            name: order.name,
+            buyer_name: order.buyer_name,
+            buyer_email: order.buyer_email,
+            buyer_tel: order.buyer_tel,
+            buyer_addr: order.buyer_addr,
+            buyer_postcode: order.buyer_postcode,
+            custom_data: order.custom_data,
+            notice_url: order.notice_url,
             customer_uid: Some(row.customer_uid.clone()),
             customer_uid_usage: Some("payment.scheduled".to_owned()),
             started_at: now,
@@ -724,7 +727,6 @@ impl Gateway {
             updated_at: now,
             ..PaymentRow::default()
         };
-        let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
         match payments::insert_notify(&self.db, &payment, notify.as_ref()).await {
             Ok(true) => Ok(Some(payment.imp_uid)),
             Ok(false) | Err(openimp_store::StoreError::Conflict(_)) => Ok(None),
