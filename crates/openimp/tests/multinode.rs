@@ -32,11 +32,11 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// A fresh database on the server named by `OPENIMP_TEST_POSTGRES_URL`, or None (the test
-    /// prints why and returns).
-    async fn new() -> Option<Cluster> {
+    /// A fresh database on the server named by `OPENIMP_TEST_POSTGRES_URL`, or None (the skip is
+    /// recorded, or fails the test when CI requires PostgreSQL).
+    async fn new(test: &str) -> Option<Cluster> {
         let Some(backend) = Backend::postgres_from_env() else {
-            eprintln!("skipped: {POSTGRES_ENV} not set");
+            skip(test, &format!("{POSTGRES_ENV} not set"), REQUIRE_POSTGRES_ENV);
             return None;
         };
         let db = Env::new(&backend).await;
@@ -203,7 +203,8 @@ async fn get_token(node: &TestServer, m: &Merchant) -> String {
 /// migrate alone, then `n` nodes: a token from node 0 works everywhere and getToken on every node
 /// hands out the same one; a key issued through one node is charged through every other.
 async fn nodes_share_tokens_and_keys(n: usize) {
-    let Some(cluster) = Cluster::new().await else { return };
+    let test = format!("multinode::nodes_share_tokens_and_keys({n} nodes)");
+    let Some(cluster) = Cluster::new(&test).await else { return };
     let applied = cluster.migrate().await;
     let nodes = cluster.nodes(n, ServerOpts::default()).await;
     assert_eq!(
@@ -279,7 +280,8 @@ async fn three_nodes_share_tokens_and_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_again_one_merchant_uid_across_three_nodes() {
-    let Some(cluster) = Cluster::new().await else { return };
+    let test = "multinode::concurrent_again_one_merchant_uid_across_three_nodes";
+    let Some(cluster) = Cluster::new(test).await else { return };
     cluster.migrate().await;
     // A slow PG widens the window in which the requests overlap.
     let nodes =
@@ -354,7 +356,8 @@ async fn concurrent_again_one_merchant_uid_across_three_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn node_killed_mid_charge_is_settled_by_another_node() {
-    let Some(cluster) = Cluster::new().await else { return };
+    let test = "multinode::node_killed_mid_charge_is_settled_by_another_node";
+    let Some(cluster) = Cluster::new(test).await else { return };
     cluster.migrate().await;
     let mut a =
         cluster.node(ServerOpts { fault_crash_after_pg_call: true, ..Default::default() }).await;

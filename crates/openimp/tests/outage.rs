@@ -219,7 +219,11 @@ async fn database_outage_answers_503_and_recovers() {
     let mut pg = match tokio::task::spawn_blocking(PrivatePg::start_new).await.expect("join") {
         Ok(pg) => pg,
         Err(reason) => {
-            eprintln!("skipped: cannot start a private PostgreSQL ({reason})");
+            skip(
+                "outage::database_outage_answers_503_and_recovers",
+                &format!("cannot start a private PostgreSQL ({reason})"),
+                REQUIRE_POSTGRES_ENV,
+            );
             return;
         }
     };

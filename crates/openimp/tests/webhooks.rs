@@ -210,7 +210,11 @@ async fn signatures_verify_independently(backend: Backend) {
                 assert_eq!(verify_with_python(&secret, &tampered), Some(false));
                 python_checked = true;
             }
-            None => eprintln!("python standardwebhooks not installed: checked with the in-test HMAC only (Python check skipped)"),
+            None => skip(
+                "webhooks::signatures_verify_independently (Python standardwebhooks check)",
+                "python standardwebhooks not installed: checked with the in-test HMAC only",
+                REQUIRE_PYTHON_ENV,
+            ),
         }
     }
     if python_checked {

@@ -19,6 +19,31 @@ use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_openimp");
 pub const POSTGRES_ENV: &str = "OPENIMP_TEST_POSTGRES_URL";
+/// Set to `1` by CI when PostgreSQL answers: a PostgreSQL scenario that cannot run then fails.
+pub const REQUIRE_POSTGRES_ENV: &str = "OPENIMP_TEST_REQUIRE_POSTGRES";
+/// Set to `1` by CI once it installed the Python packages the tests use as independent oracles.
+pub const REQUIRE_PYTHON_ENV: &str = "OPENIMP_TEST_REQUIRE_PYTHON";
+/// A file CI names: every skipped scenario appends one line to it, so the summary counts skips.
+pub const SKIP_LOG_ENV: &str = "OPENIMP_TEST_SKIP_LOG";
+
+/// A scenario (or part of one) that cannot run on this machine. A skip must never look like a
+/// pass: it fails when `required_by` (an environment variable set to `1`) says the missing piece
+/// is there, and otherwise is written to `OPENIMP_TEST_SKIP_LOG` for CI's summary.
+pub fn skip(test: &str, reason: &str, required_by: &str) {
+    if std::env::var(required_by).is_ok_and(|v| v == "1") {
+        panic!("{test} cannot run ({reason}), but {required_by}=1 says it must");
+    }
+    eprintln!("skipped: {test}: {reason}");
+    if let Ok(path) = std::env::var(SKIP_LOG_ENV) {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {SKIP_LOG_ENV}={path}: {e}"));
+        writeln!(log, "{test}: {reason}").expect("write the skip log");
+    }
+}
 
 /// An approved sandbox card (6th digit 2: 현대카드 367, 7th digit 3: credit).
 pub const CARD_OK: &str = "4092-0230-1234-5678";
@@ -45,9 +70,10 @@ macro_rules! dual_backend_tests {
                 async fn postgres() {
                     match crate::common::Backend::postgres_from_env() {
                         Some(backend) => super::$name(backend).await,
-                        None => eprintln!(
-                            "skipped: {} not set",
-                            crate::common::POSTGRES_ENV
+                        None => crate::common::skip(
+                            concat!(module_path!(), "::postgres"),
+                            &format!("{} not set", crate::common::POSTGRES_ENV),
+                            crate::common::REQUIRE_POSTGRES_ENV,
                         ),
                     }
                 }
