@@ -13,13 +13,43 @@ use sqlx::Row;
 use crate::db::{Db, StoreError};
 use crate::webhooks::NewWebhook;
 
+/// Where a cancel stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelState {
+    /// Its amount is reserved and the PG was (or is about to be) called; the outcome is not
+    /// known yet. The reconciler settles it by asking the PG.
+    Pending,
+    /// The PG cancelled it; the amount moved from reserved to cancelled.
+    Done,
+    /// The PG refused it, or never received it; the reservation was given back.
+    Failed,
+}
+
+impl CancelState {
+    /// The value stored in `payment_cancels.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelState::Pending => "pending",
+            CancelState::Done => "done",
+            CancelState::Failed => "failed",
+        }
+    }
+
+    fn parse(value: &str) -> Result<CancelState, sqlx::Error> {
+        [CancelState::Pending, CancelState::Done, CancelState::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == value)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown cancel state {value:?}").into()))
+    }
+}
+
 /// A cancel, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelRow {
     pub cancellation_id: String,
     pub imp_uid: String,
     pub merchant_id: String,
-    pub state: String,
+    pub state: CancelState,
     pub pg_tid: Option<String>,
     pub amount: i64,
     pub tax_free: i64,
@@ -37,7 +67,7 @@ fn cancel_from_row(row: &AnyRow) -> Result<CancelRow, sqlx::Error> {
         cancellation_id: row.try_get(0)?,
         imp_uid: row.try_get(1)?,
         merchant_id: row.try_get(2)?,
-        state: row.try_get(3)?,
+        state: CancelState::parse(&row.try_get::<String, _>(3)?)?,
         pg_tid: row.try_get(4)?,
         amount: row.try_get(5)?,
         tax_free: row.try_get(6)?,
@@ -104,11 +134,12 @@ pub async fn reserve_cancel(
         .execute(&mut *tx)
         .await?;
     sqlx::query(&format!(
-        "INSERT INTO payment_cancels ({CANCEL_COLUMNS}) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, 0)"
+        "INSERT INTO payment_cancels ({CANCEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)"
     ))
     .bind(&cancel.cancellation_id)
     .bind(&cancel.imp_uid)
     .bind(&cancel.merchant_id)
+    .bind(CancelState::Pending.as_str())
     .bind(&cancel.pg_tid)
     .bind(cancel.amount)
     .bind(cancel.tax_free)
@@ -146,10 +177,14 @@ pub async fn complete_cancel_notify(
     webhook: Option<&NewWebhook>,
 ) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "SELECT imp_uid, amount, reason FROM payment_cancels WHERE cancellation_id = $1 AND state = 'pending'",
-    )
+    // Locked on PostgreSQL: the live call and the reconciler may settle one cancel at once, and
+    // only the first may move money.
+    let row = sqlx::query(&format!(
+        "SELECT imp_uid, amount, reason FROM payment_cancels WHERE cancellation_id = $1 AND state = $2{}",
+        db.for_update()
+    ))
     .bind(cancellation_id)
+    .bind(CancelState::Pending.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
@@ -160,12 +195,13 @@ pub async fn complete_cancel_notify(
     let amount: i64 = row.try_get(1)?;
     let reason: String = row.try_get(2)?;
     sqlx::query(
-        "UPDATE payment_cancels SET state = 'done', pg_tid = $1, cancelled_at = $2, receipt_url = $3 WHERE cancellation_id = $4",
+        "UPDATE payment_cancels SET state = $5, pg_tid = $1, cancelled_at = $2, receipt_url = $3 WHERE cancellation_id = $4",
     )
     .bind(pg_tid)
     .bind(cancelled_at)
     .bind(receipt_url)
     .bind(cancellation_id)
+    .bind(CancelState::Done.as_str())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -186,17 +222,24 @@ pub async fn complete_cancel_notify(
     Ok(true)
 }
 
-/// The PG refused a reserved cancel: give the reservation back.
-pub async fn fail_cancel(db: &Db, cancellation_id: &str) -> Result<(), StoreError> {
+/// The PG refused a reserved cancel (or never received it): give the reservation back. False
+/// when the cancel was not pending (settled already).
+pub async fn fail_cancel(db: &Db, cancellation_id: &str) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query("SELECT imp_uid, amount FROM payment_cancels WHERE cancellation_id = $1 AND state = 'pending'")
-        .bind(cancellation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT imp_uid, amount FROM payment_cancels WHERE cancellation_id = $1 AND state = $2{}",
+        db.for_update()
+    ))
+    .bind(cancellation_id)
+    .bind(CancelState::Pending.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let released = row.is_some();
     if let Some(row) = row {
         let imp_uid: String = row.try_get(0)?;
         let amount: i64 = row.try_get(1)?;
-        sqlx::query("UPDATE payment_cancels SET state = 'failed' WHERE cancellation_id = $1")
+        sqlx::query("UPDATE payment_cancels SET state = $1 WHERE cancellation_id = $2")
+            .bind(CancelState::Failed.as_str())
             .bind(cancellation_id)
             .execute(&mut *tx)
             .await?;
@@ -209,7 +252,8 @@ pub async fn fail_cancel(db: &Db, cancellation_id: &str) -> Result<(), StoreErro
         .await?;
     }
     tx.commit().await?;
-    db.durable().await
+    db.durable().await?;
+    Ok(released)
 }
 
 /// Completed cancels of the given payments, oldest first, by imp_uid.
@@ -224,7 +268,8 @@ pub async fn cancels_for(
     for chunk in imp_uids.chunks(200) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = 'done' AND imp_uid IN ({}) ORDER BY cancelled_at, requested_at",
+            "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = '{}' AND imp_uid IN ({}) ORDER BY cancelled_at, requested_at",
+            CancelState::Done.as_str(),
             placeholders.join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -239,13 +284,40 @@ pub async fn cancels_for(
     Ok(by_payment)
 }
 
-/// Cancels whose PG outcome is unknown, older than `before` (for the reconciler).
-pub async fn pending_cancels_before(db: &Db, before: i64) -> Result<Vec<CancelRow>, StoreError> {
+/// Cancels whose PG outcome is unknown, requested at or before `before`, the least recently
+/// asked about first (for the reconciler).
+pub async fn pending_cancels_before(
+    db: &Db,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<CancelRow>, StoreError> {
+    // The state is written into the statement so that the partial index (0011) applies.
     let found = sqlx::query(&format!(
-        "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = 'pending' AND requested_at <= $1 ORDER BY requested_at LIMIT 100"
+        "SELECT {CANCEL_COLUMNS} FROM payment_cancels WHERE state = '{}' AND requested_at <= $1 \
+         ORDER BY checked_at, requested_at LIMIT $2",
+        CancelState::Pending.as_str()
     ))
     .bind(before)
+    .bind(limit)
     .fetch_all(db.reader())
     .await?;
     Ok(found.iter().map(cancel_from_row).collect::<Result<_, _>>()?)
+}
+
+/// The reconciler asked about a pending cancel at `now` and could not settle it yet: it goes to
+/// the back of the queue.
+pub async fn touch_pending_cancel(
+    db: &Db,
+    cancellation_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payment_cancels SET checked_at = $1 WHERE cancellation_id = $2 AND state = $3",
+    )
+    .bind(now)
+    .bind(cancellation_id)
+    .bind(CancelState::Pending.as_str())
+    .execute(db.writer())
+    .await?;
+    Ok(())
 }
