@@ -548,11 +548,11 @@ fn read_failed(err: StoreError) -> ConnectorError {
     ConnectorError::NotSent(format!("sandbox store: {err}"))
 }
 
-/// A failed single write: `Unavailable` means the statement never ran; anything else may have
-/// happened after the row was written.
+/// A failed single write: `Unavailable` means the statement never ran, `Unwritable` that it
+/// was undone (disk full, read-only); anything else may have happened after the row was written.
 fn write_failed(err: StoreError) -> ConnectorError {
     match err {
-        StoreError::Unavailable(_) => read_failed(err),
+        StoreError::Unavailable(_) | StoreError::Unwritable(_) => read_failed(err),
         StoreError::Conflict(_) | StoreError::Other(_) => {
             ConnectorError::Unknown(format!("sandbox store: {err}"))
         }
