@@ -29,6 +29,9 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The database (or another dependency) cannot be reached right now.
     Unavailable(String),
+    /// The database refuses writes: the disk is full, or the data directory (or the database)
+    /// is read-only. Nothing of the failed write was committed.
+    Unwritable(String),
     /// A bug or an unexpected failure; the detail is logged, never sent.
     Internal(String),
 }
@@ -60,6 +63,11 @@ impl ApiError {
                 503,
                 -1,
                 "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해주세요. (service temporarily unavailable)".to_owned(),
+            ),
+            ApiError::Unwritable(_) => (
+                503,
+                -1,
+                "데이터베이스에 기록할 수 없습니다. 디스크가 가득 찼거나 데이터 디렉터리(데이터베이스)가 읽기 전용입니다. 잠시 후 다시 시도해주세요. (the database cannot be written: the disk is full or the data directory is read-only; try again later)".to_owned(),
             ),
             ApiError::Internal(_) => (
                 500,
@@ -94,7 +102,9 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+            ApiError::Internal(detail)
+            | ApiError::Unavailable(detail)
+            | ApiError::Unwritable(detail) => {
                 write!(f, "{}: {detail}", self.envelope_parts().2)
             }
             other => f.write_str(&other.envelope_parts().2),

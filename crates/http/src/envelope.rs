@@ -47,6 +47,7 @@ impl IntoResponse for HttpError {
         match &self.0 {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
+            ApiError::Unwritable(detail) => tracing::error!(%detail, "the database refuses writes"),
             _ => {}
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

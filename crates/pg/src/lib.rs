@@ -6,7 +6,8 @@
 //! - `Err(ConnectorError::NotSent(..))` / `Err(ConnectorError::Unsupported(..))`: nothing reached
 //!   the PG, so nothing was charged;
 //! - `Err(ConnectorError::Unknown(..))`: the request may have reached the PG but no answer came
-//!   back (timeout, broken connection); the outcome must be settled by [`Connector::inquire`].
+//!   back (timeout, broken connection); the outcome must be settled by [`Connector::inquire`]
+//!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
 pub mod sandbox;
 
@@ -125,6 +126,9 @@ pub struct Approval {
 #[derive(Debug, Clone)]
 pub struct CancelRequest {
     pub order_id: String,
+    /// openimp's `cancellation_id`: unique per cancel, the key a cancel inquiry answers by (a
+    /// PG's own request id, as KICC's `shopTransactionId`, or an idempotency key).
+    pub cancel_id: String,
     pub pg_tid: String,
     /// What to cancel now.
     pub amount: i64,
@@ -152,6 +156,15 @@ pub enum Inquiry {
         code: String,
         message: String,
     },
+}
+
+/// What the PG knows of a cancel, asked by the id it was requested with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelInquiry {
+    /// The PG has no record of the cancel: it never happened.
+    NotFound,
+    /// The PG cancelled `amount` under its cancel transaction `pg_tid`.
+    Cancelled { pg_tid: String, amount: i64, cancelled_at: i64, receipt_url: Option<String> },
 }
 
 /// Why a connector call did not produce an answer.
@@ -209,4 +222,13 @@ pub trait Connector: Send + Sync {
         channel: &ChannelContext,
         order_id: &str,
     ) -> Result<Inquiry, ConnectorError>;
+
+    /// Looks a cancel up by the id it was requested with ([`CancelRequest::cancel_id`]) under
+    /// the approval `pg_tid`, to settle a cancel whose answer was lost.
+    async fn inquire_cancel(
+        &self,
+        channel: &ChannelContext,
+        pg_tid: &str,
+        cancel_id: &str,
+    ) -> Result<CancelInquiry, ConnectorError>;
 }

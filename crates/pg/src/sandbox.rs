@@ -20,6 +20,9 @@
 //! | `0341` | issued                         | declined `05` 승인거절 (every charge)          |
 //! | `0009` | issued                         | approved and recorded, but the answer is lost: |
 //! |        |                                | `Err(Unknown)`; a later inquiry says approved  |
+//! | `0019` | issued                         | approved; every **cancel** of it is recorded   |
+//! |        |                                | but its answer is lost (`Err(Unknown)`); a     |
+//! |        |                                | later cancel inquiry finds it                  |
 //! | other  | issued                         | approved                                       |
 //!
 //! Other pay methods ([`PaymentSource::Method`]: bank transfer, a virtual account's deposit,
@@ -44,6 +47,14 @@
 //! | `C2` | `[C2] 취소 요청 금액이 취소 가능 잔액을 초과합니다 (잔액 N원)`  | cancel: amount > what is left |
 //! | `C3` | `[C3] 취소 금액이 올바르지 않습니다`                            | cancel amount <= 0            |
 //!
+//! # Cancels and their inquiry
+//!
+//! A cancel is recorded with the id it was requested with ([`CancelRequest::cancel_id`]); the
+//! same id sent again answers the first cancel and records nothing, and
+//! [`Connector::inquire_cancel`] finds a cancel by it. A cancel the sandbox received is
+//! processed even if the caller stops waiting (it runs in a task of its own, as a real PG
+//! finishes what it received), so a PG timeout leaves a recorded cancel whose answer was lost.
+//!
 //! # Store failures
 //!
 //! A store failure before anything was written is [`ConnectorError::NotSent`] (nothing happened
@@ -65,8 +76,8 @@ use openimp_store::sandbox::{
 use openimp_store::{Db, StoreError};
 
 use crate::{
-    Approval, CancelOutcome, CancelRequest, CardInfo, ChannelContext, ChargeOutcome, ChargeRequest,
-    Connector, ConnectorError, Inquiry, IssueKeyRequest, IssuedKey, PaymentSource,
+    Approval, CancelInquiry, CancelOutcome, CancelRequest, CardInfo, ChannelContext, ChargeOutcome,
+    ChargeRequest, Connector, ConnectorError, Inquiry, IssueKeyRequest, IssuedKey, PaymentSource,
 };
 
 /// The sandbox PG. Cheap to clone: it holds a [`Db`] handle and the simulated latency.
@@ -114,6 +125,65 @@ impl SandboxPg {
             }
         }
         Ok(key)
+    }
+
+    /// [`Connector::cancel`], run to the end whoever waits for it.
+    async fn process_cancel(
+        &self,
+        channel: &ChannelContext,
+        request: CancelRequest,
+    ) -> Result<CancelOutcome, ConnectorError> {
+        self.pause().await;
+        if request.amount <= 0 {
+            return Ok(INVALID_CANCEL_AMOUNT.refused());
+        }
+        let approval =
+            ledger::get_ledger_entry(&self.db, &request.pg_tid).await.map_err(read_failed)?;
+        let approval = match approval {
+            Some(entry) if entry.kind == LedgerKind::Approval && entry.mid == channel.mid => entry,
+            _ => return Ok(NO_ORIGINAL.refused()),
+        };
+        let answer_lost = approval.behavior.as_deref() == Some(Behavior::CancelAnswerLost.as_str());
+        let now = time::now();
+        let cancel = ledger::NewCancel {
+            tid: new_tid("CNCL", &channel.mid, now),
+            mid: channel.mid.clone(),
+            ref_tid: approval.tid,
+            request_id: request.cancel_id.clone(),
+            amount: request.amount,
+            created_at: now,
+        };
+        // The balance check runs again inside the transaction that writes the cancel.
+        match ledger::record_cancel(&self.db, &cancel).await {
+            Ok(CancelRecord::Recorded(_)) if answer_lost => {
+                tracing::debug!(mid = %channel.mid, cancel_id = %request.cancel_id, "sandbox recorded a cancel and dropped the answer");
+                Err(ConnectorError::Unknown(
+                    "sandbox PG 응답 시간 초과 (card ending 0019: cancelled, answer lost)"
+                        .to_owned(),
+                ))
+            }
+            Ok(CancelRecord::Recorded(entry)) => Ok(CancelOutcome::Cancelled {
+                receipt_url: Some(format!("/sandbox/receipts/{}", entry.tid)),
+                pg_tid: entry.tid,
+                cancelled_at: entry.created_at,
+            }),
+            Ok(CancelRecord::ApprovalNotFound) => Ok(NO_ORIGINAL.refused()),
+            Ok(CancelRecord::Exceeds { remaining }) if remaining <= 0 => {
+                Ok(ALREADY_CANCELLED.refused())
+            }
+            Ok(CancelRecord::Exceeds { remaining }) => Ok(CancelOutcome::Refused {
+                code: "C2".to_owned(),
+                message: format!(
+                    "[C2] 취소 요청 금액이 취소 가능 잔액을 초과합니다 (잔액 {remaining}원)"
+                ),
+            }),
+            // A reused tid, or the same request id racing itself: the transaction rolled back,
+            // nothing was written.
+            Err(StoreError::Conflict(_)) => {
+                Err(ConnectorError::NotSent("sandbox tid or request id collision".to_owned()))
+            }
+            Err(err) => Err(ConnectorError::Unknown(format!("sandbox ledger: {err}"))),
+        }
     }
 
     async fn pause(&self) {
@@ -182,6 +252,8 @@ enum Behavior {
     AuthFailed,
     /// 0009: approved and recorded, but the answer never arrives.
     Timeout,
+    /// 0019: approved; its cancels are recorded, but their answers never arrive.
+    CancelAnswerLost,
 }
 
 impl Behavior {
@@ -192,6 +264,7 @@ impl Behavior {
             "0004" => Behavior::LostCard,
             "0005" => Behavior::AuthFailed,
             "0009" => Behavior::Timeout,
+            "0019" => Behavior::CancelAnswerLost,
             "0341" => Behavior::DeclineAll,
             _ => Behavior::Approve,
         }
@@ -206,6 +279,7 @@ impl Behavior {
             Behavior::LostCard => "decline_lost_card",
             Behavior::AuthFailed => "decline_auth_failed",
             Behavior::Timeout => "timeout",
+            Behavior::CancelAnswerLost => "cancel_answer_lost",
         }
     }
 
@@ -218,6 +292,7 @@ impl Behavior {
             Behavior::LostCard,
             Behavior::AuthFailed,
             Behavior::Timeout,
+            Behavior::CancelAnswerLost,
         ]
         .into_iter()
         .find(|behavior| behavior.as_str() == value)
@@ -226,7 +301,7 @@ impl Behavior {
     /// The decline every charge under this behaviour gets, if any.
     fn charge_decline(self) -> Option<Reason> {
         match self {
-            Behavior::Approve | Behavior::Timeout => None,
+            Behavior::Approve | Behavior::Timeout | Behavior::CancelAnswerLost => None,
             Behavior::DeclineAll => Some(REFUSED_BY_ISSUER),
             Behavior::InsufficientBalance => Some(INSUFFICIENT_BALANCE),
             Behavior::OverLimit => Some(OVER_LIMIT),
@@ -338,6 +413,8 @@ impl Connector for SandboxPg {
             card_type: card.card_type.unwrap_or(0),
             apply_num: format!("{:08}", rand::thread_rng().gen_range(0..100_000_000)),
             created_at: now,
+            request_id: None,
+            behavior: Some(behavior.as_str().to_owned()),
         };
         match ledger::insert_ledger_entry(&self.db, &entry).await {
             Ok(()) => {}
@@ -369,47 +446,12 @@ impl Connector for SandboxPg {
         channel: &ChannelContext,
         request: CancelRequest,
     ) -> Result<CancelOutcome, ConnectorError> {
-        self.pause().await;
-        if request.amount <= 0 {
-            return Ok(INVALID_CANCEL_AMOUNT.refused());
-        }
-        let approval =
-            ledger::get_ledger_entry(&self.db, &request.pg_tid).await.map_err(read_failed)?;
-        let approval = match approval {
-            Some(entry) if entry.kind == LedgerKind::Approval && entry.mid == channel.mid => entry,
-            _ => return Ok(NO_ORIGINAL.refused()),
-        };
-        let now = time::now();
-        let cancel = ledger::NewCancel {
-            tid: new_tid("CNCL", &channel.mid, now),
-            mid: channel.mid.clone(),
-            ref_tid: approval.tid,
-            amount: request.amount,
-            created_at: now,
-        };
-        // The balance check runs again inside the transaction that writes the cancel.
-        match ledger::record_cancel(&self.db, &cancel).await {
-            Ok(CancelRecord::Recorded(entry)) => Ok(CancelOutcome::Cancelled {
-                receipt_url: Some(format!("/sandbox/receipts/{}", entry.tid)),
-                pg_tid: entry.tid,
-                cancelled_at: entry.created_at,
-            }),
-            Ok(CancelRecord::ApprovalNotFound) => Ok(NO_ORIGINAL.refused()),
-            Ok(CancelRecord::Exceeds { remaining }) if remaining <= 0 => {
-                Ok(ALREADY_CANCELLED.refused())
-            }
-            Ok(CancelRecord::Exceeds { remaining }) => Ok(CancelOutcome::Refused {
-                code: "C2".to_owned(),
-                message: format!(
-                    "[C2] 취소 요청 금액이 취소 가능 잔액을 초과합니다 (잔액 {remaining}원)"
-                ),
-            }),
-            // A reused tid: the transaction rolled back, nothing was written.
-            Err(StoreError::Conflict(_)) => {
-                Err(ConnectorError::NotSent("sandbox tid collision".to_owned()))
-            }
-            Err(err) => Err(ConnectorError::Unknown(format!("sandbox ledger: {err}"))),
-        }
+        // A PG finishes a cancel it received even when the caller stops waiting.
+        let pg = self.clone();
+        let channel = channel.clone();
+        tokio::spawn(async move { pg.process_cancel(&channel, request).await })
+            .await
+            .map_err(|err| ConnectorError::Unknown(format!("sandbox cancel task: {err}")))?
     }
 
     async fn delete_billing_key(
@@ -444,6 +486,24 @@ impl Connector for SandboxPg {
         let approval =
             ledger::find_approval(&self.db, &channel.mid, order_id).await.map_err(read_failed)?;
         Ok(approval.map_or(Inquiry::NotFound, |entry| Inquiry::Approved(approval_of(entry))))
+    }
+
+    async fn inquire_cancel(
+        &self,
+        channel: &ChannelContext,
+        pg_tid: &str,
+        cancel_id: &str,
+    ) -> Result<CancelInquiry, ConnectorError> {
+        self.pause().await;
+        let cancel = ledger::find_cancel(&self.db, &channel.mid, pg_tid, cancel_id)
+            .await
+            .map_err(read_failed)?;
+        Ok(cancel.map_or(CancelInquiry::NotFound, |entry| CancelInquiry::Cancelled {
+            receipt_url: Some(format!("/sandbox/receipts/{}", entry.tid)),
+            pg_tid: entry.tid,
+            amount: entry.amount,
+            cancelled_at: entry.created_at,
+        }))
     }
 }
 
@@ -488,11 +548,11 @@ fn read_failed(err: StoreError) -> ConnectorError {
     ConnectorError::NotSent(format!("sandbox store: {err}"))
 }
 
-/// A failed single write: `Unavailable` means the statement never ran; anything else may have
-/// happened after the row was written.
+/// A failed single write: `Unavailable` means the statement never ran, `Unwritable` that it
+/// was undone (disk full, read-only); anything else may have happened after the row was written.
 fn write_failed(err: StoreError) -> ConnectorError {
     match err {
-        StoreError::Unavailable(_) => read_failed(err),
+        StoreError::Unavailable(_) | StoreError::Unwritable(_) => read_failed(err),
         StoreError::Conflict(_) | StoreError::Other(_) => {
             ConnectorError::Unknown(format!("sandbox store: {err}"))
         }

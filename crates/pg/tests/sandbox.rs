@@ -133,6 +133,7 @@ fn charge_request(order_id: &str, source: PaymentSource, amount: i64) -> ChargeR
 fn cancel_request(order_id: &str, pg_tid: &str, amount: i64) -> CancelRequest {
     CancelRequest {
         order_id: order_id.to_owned(),
+        cancel_id: format!("cncl_{}", openimp_core::ids::random_hex(8)),
         pg_tid: pg_tid.to_owned(),
         amount,
         tax_free: 0,

@@ -224,7 +224,13 @@ impl Gateway {
                 .map_err(ApiError::internal)?;
             match self.connector_for(&channel) {
                 Ok((connector, context)) => {
-                    if let Err(err) = connector.delete_billing_key(&context, &billing_key).await {
+                    let call_context = context.clone();
+                    let call = async move {
+                        connector.delete_billing_key(&call_context, &billing_key).await
+                    };
+                    let answer =
+                        self.ask_pg(crate::pg_call::PgOperation::DeleteBillingKey, &context, call);
+                    if let Err(err) = answer.await? {
                         tracing::warn!(%err, "the PG did not confirm the billing key deletion");
                     }
                 }

@@ -3,15 +3,19 @@
 //! Reserve, call, record: the amount is reserved against the balance in one transaction (with
 //! the checksum compared there), the PG is called with nothing open, and the outcome is written
 //! in a second transaction. Two concurrent partial cancels can never refund more than was paid.
+//! A cancel whose PG answer was lost stays reserved until the reconciler asks the PG about it
+//! (`reconcile.rs`).
 
 use openimp_core::ids::new_cancellation_id;
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
 use openimp_pg::{CancelOutcome, CancelRequest, ConnectorError};
+use openimp_store::cancels::{self, CancelRow, CancelState, ReserveRefusal};
 use openimp_store::merchants;
-use openimp_store::payments::{self, CancelRow, PaymentFilter, ReserveRefusal, Sorting};
+use openimp_store::payments::{self, PaymentFilter, Sorting};
 
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// The fields of a cancel request.
@@ -90,7 +94,7 @@ impl Gateway {
             cancellation_id: new_cancellation_id(),
             imp_uid: payment.imp_uid.clone(),
             merchant_id: merchant.as_str().to_owned(),
-            state: "pending".to_owned(),
+            state: CancelState::Pending,
             pg_tid: None,
             amount,
             tax_free,
@@ -108,7 +112,7 @@ impl Gateway {
                 Some(cancel.cancellation_id.clone()),
             )
             .await?;
-        match payments::reserve_cancel(&self.db, &cancel, command.checksum).await? {
+        match cancels::reserve_cancel(&self.db, &cancel, command.checksum).await? {
             Ok(()) => {}
             Err(ReserveRefusal::ChecksumMismatch { balance }) => {
                 return Err(ApiError::rejected(format!(
@@ -131,7 +135,7 @@ impl Gateway {
             None => None,
         };
         let Some(channel) = channel else {
-            payments::fail_cancel(&self.db, &cancel.cancellation_id).await?;
+            cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;
             return Err(ApiError::rejected(
                 "결제한 PG 채널이 삭제되어 취소할 수 없습니다. (the payment's channel was removed)",
             ));
@@ -139,12 +143,13 @@ impl Gateway {
         let (connector, context) = match self.connector_for(&channel) {
             Ok(found) => found,
             Err(err) => {
-                payments::fail_cancel(&self.db, &cancel.cancellation_id).await?;
+                cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;
                 return Err(err);
             }
         };
         let request = CancelRequest {
             order_id: payment.imp_uid.clone(),
+            cancel_id: cancel.cancellation_id.clone(),
             pg_tid: payment.pg_tid.clone().unwrap_or_default(),
             amount,
             tax_free,
@@ -153,36 +158,39 @@ impl Gateway {
             reason,
         };
         let db = self.db.clone();
-        let timeout = self.config.pg_timeout;
         let cancellation_id = cancel.cancellation_id.clone();
-        // In its own task: a client hanging up must not stop the outcome from being recorded.
-        let outcome = tokio::spawn(async move {
-            let outcome = match tokio::time::timeout(timeout, connector.cancel(&context, request)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
-            };
+        let call_context = context.clone();
+        let call = async move { connector.cancel(&call_context, request).await };
+        self.call_pg(PgOperation::Cancel, &context, call, |outcome| async move {
             match outcome {
                 Ok(CancelOutcome::Cancelled { pg_tid, cancelled_at, receipt_url }) => {
-                    payments::complete_cancel_notify(&db, &cancellation_id, &pg_tid, cancelled_at, receipt_url.as_deref(), notify.as_ref()).await?;
+                    cancels::complete_cancel_notify(
+                        &db,
+                        &cancellation_id,
+                        &pg_tid,
+                        cancelled_at,
+                        receipt_url.as_deref(),
+                        notify.as_ref(),
+                    )
+                    .await?;
                     Ok(())
                 }
                 Ok(CancelOutcome::Refused { code, message }) => {
-                    payments::fail_cancel(&db, &cancellation_id).await?;
+                    cancels::fail_cancel(&db, &cancellation_id).await?;
                     Err(ApiError::rejected(format!("[{code}] {message}")))
                 }
-                Err(ConnectorError::Unknown(detail)) => {
-                    tracing::warn!(%cancellation_id, %detail, "PG cancel outcome unknown; the amount stays reserved");
-                    Err(ApiError::rejected("PG로부터 취소 결과를 받지 못했습니다. 취소 여부를 확인 중이니 잠시 후 결제정보를 다시 조회하세요. (the PG did not answer; the cancel is being confirmed)"))
+                // The amount stays reserved until the reconciler's cancel inquiry settles it.
+                Err(err @ ConnectorError::Unknown(_)) => {
+                    tracing::warn!(%cancellation_id, %err, "PG cancel outcome unknown; the amount stays reserved");
+                    Err(PgOperation::Cancel.failure(err))
                 }
                 Err(err) => {
-                    payments::fail_cancel(&db, &cancellation_id).await?;
-                    Err(ApiError::rejected(format!("취소에 실패하였습니다. {err}")))
+                    cancels::fail_cancel(&db, &cancellation_id).await?;
+                    Err(PgOperation::Cancel.failure(err))
                 }
             }
         })
-        .await
-        .map_err(ApiError::internal)?;
-        outcome?;
+        .await?;
         self.get_payment(merchant, &payment.imp_uid).await
     }
 }

@@ -16,6 +16,7 @@ pub mod charge;
 pub mod idempotency;
 pub mod lookup;
 pub mod merchants;
+mod pg_call;
 pub mod prepare;
 pub mod reconcile;
 pub mod schedule;

@@ -1,15 +1,19 @@
-//! The reconciler: settles payments whose PG outcome is unknown by asking the PG (DESIGN.md
-//! rule 2). A pending payment is never guessed paid or failed.
+//! The reconciler: settles payments and cancels whose PG outcome is unknown by asking the PG
+//! (DESIGN.md rule 2). A pending payment is never guessed paid or failed, and a pending cancel
+//! never keeps its reserved amount for good: the PG's record completes it, and only a PG that
+//! still has no record of it after its grace period releases the reservation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use openimp_core::time::now;
 use openimp_core::ApiError;
-use openimp_pg::Inquiry;
+use openimp_pg::{CancelInquiry, Inquiry};
+use openimp_store::cancels::{self, CancelRow};
 use openimp_store::merchants;
 use openimp_store::payments::{self, PaymentRow};
 
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway};
 
 /// What one reconciliation pass did.
@@ -19,15 +23,20 @@ pub struct ReconcileReport {
     pub paid: usize,
     pub failed: usize,
     pub still_pending: usize,
+    /// Pending cancels looked at, and what became of them.
+    pub cancels_examined: usize,
+    pub cancels_completed: usize,
+    pub cancels_released: usize,
+    pub cancels_still_pending: usize,
 }
 
 impl Gateway {
-    /// One pass over the payments pending for longer than `reconcile_after`.
+    /// One pass over the payments and cancels pending for longer than `reconcile_after`.
     pub async fn reconcile_once(&self) -> ApiResult<ReconcileReport> {
         let now = now();
         let after = i64::try_from(self.config.reconcile_after.as_secs()).unwrap_or(i64::MAX);
-        // A PG with no record of an order may simply not have received it yet: only after two
-        // PG timeouts can "not found" mean "never charged".
+        // A PG with no record of an order or a cancel may simply not have received it yet: only
+        // after two PG timeouts can "not found" mean "never happened".
         let grace =
             i64::try_from(self.config.pg_timeout.as_secs()).unwrap_or(30).saturating_mul(2).max(1);
         let pending = payments::pending_before(&self.db, now.saturating_sub(after), 200).await?;
@@ -43,10 +52,90 @@ impl Gateway {
                 }
             }
         }
-        if report.examined > 0 {
+        let cancels =
+            cancels::pending_cancels_before(&self.db, now.saturating_sub(after), 100).await?;
+        report.cancels_examined = cancels.len();
+        for cancel in cancels {
+            match self.settle_cancel(&cancel, now, grace).await {
+                Ok(SettledCancel::Completed) => report.cancels_completed += 1,
+                Ok(SettledCancel::Released) => report.cancels_released += 1,
+                Ok(SettledCancel::Pending) => report.cancels_still_pending += 1,
+                Err(err) => {
+                    report.cancels_still_pending += 1;
+                    cancels::touch_pending_cancel(&self.db, &cancel.cancellation_id, now).await?;
+                    tracing::warn!(cancellation_id = %cancel.cancellation_id, %err, "could not settle a pending cancel");
+                }
+            }
+        }
+        if report.examined > 0 || report.cancels_examined > 0 {
             tracing::info!(?report, "reconciliation pass");
         }
         Ok(report)
+    }
+
+    /// Asks the PG about one cancel whose answer was lost, and records what it says.
+    async fn settle_cancel(
+        &self,
+        cancel: &CancelRow,
+        now: i64,
+        grace: i64,
+    ) -> ApiResult<SettledCancel> {
+        let payment = payments::get_any(&self.db, &cancel.imp_uid)
+            .await?
+            .ok_or_else(|| ApiError::internal("the cancelled payment is gone"))?;
+        let channel = match &payment.channel_id {
+            Some(id) => merchants::get_channel(&self.db, &payment.merchant_id, id).await?,
+            None => None,
+        };
+        let Some(channel) = channel else {
+            return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
+        };
+        let (connector, context) = self.connector_for(&channel)?;
+        let pg_tid = payment.pg_tid.clone().unwrap_or_default();
+        let cancel_id = cancel.cancellation_id.clone();
+        let call_context = context.clone();
+        let inquiry = self
+            .ask_pg(PgOperation::InquireCancel, &context, async move {
+                connector.inquire_cancel(&call_context, &pg_tid, &cancel_id).await
+            })
+            .await?;
+        match inquiry {
+            Ok(CancelInquiry::Cancelled { pg_tid, amount, cancelled_at, receipt_url })
+                if amount == cancel.amount =>
+            {
+                let notify = self
+                    .webhook_for(
+                        &payment.merchant_id,
+                        payment.notice_url.as_deref(),
+                        Some(cancel.cancellation_id.clone()),
+                    )
+                    .await?;
+                cancels::complete_cancel_notify(
+                    &self.db,
+                    &cancel.cancellation_id,
+                    &pg_tid,
+                    cancelled_at,
+                    receipt_url.as_deref(),
+                    notify.as_ref(),
+                )
+                .await?;
+                tracing::info!(cancellation_id = %cancel.cancellation_id, "reconciled: the PG reports the cancel done");
+                Ok(SettledCancel::Completed)
+            }
+            Ok(CancelInquiry::Cancelled { amount, .. }) => Err(ApiError::internal(format!(
+                "the PG cancelled {amount} where {} was requested; settle it by hand",
+                cancel.amount
+            ))),
+            Ok(CancelInquiry::NotFound) if cancel.requested_at <= now - grace => {
+                cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;
+                tracing::info!(cancellation_id = %cancel.cancellation_id, "reconciled: the PG never received the cancel; its amount is released");
+                Ok(SettledCancel::Released)
+            }
+            Ok(CancelInquiry::NotFound) | Err(_) => {
+                cancels::touch_pending_cancel(&self.db, &cancel.cancellation_id, now).await?;
+                Ok(SettledCancel::Pending)
+            }
+        }
     }
 
     async fn settle(&self, row: &PaymentRow, now: i64, grace: i64) -> ApiResult<Settled> {
@@ -59,23 +148,27 @@ impl Gateway {
             return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
         };
         let (connector, context) = self.connector_for(&channel)?;
-        let inquiry =
-            tokio::time::timeout(self.config.pg_timeout, connector.inquire(&context, &row.imp_uid))
-                .await;
+        let call_context = context.clone();
+        let imp_uid = row.imp_uid.clone();
+        let inquiry = self
+            .ask_pg(PgOperation::Inquire, &context, async move {
+                connector.inquire(&call_context, &imp_uid).await
+            })
+            .await?;
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
         // i'mport notifies failures only of scheduled charges.
         let notify_failure = notify
             .clone()
             .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
         match inquiry {
-            Ok(Ok(Inquiry::Approved(approval))) => {
+            Ok(Inquiry::Approved(approval)) => {
                 let record = crate::charge::approval_record(approval);
                 payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
                     .await?;
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG reports the charge approved");
                 Ok(Settled::Paid)
             }
-            Ok(Ok(Inquiry::Declined { code, message })) => {
+            Ok(Inquiry::Declined { code, message }) => {
                 payments::mark_failed_notify(
                     &self.db,
                     &row.imp_uid,
@@ -86,7 +179,7 @@ impl Gateway {
                 .await?;
                 Ok(Settled::Failed)
             }
-            Ok(Ok(Inquiry::NotFound)) if row.started_at <= now - grace => {
+            Ok(Inquiry::NotFound) if row.started_at <= now - grace => {
                 payments::mark_failed_notify(
                     &self.db,
                     &row.imp_uid,
@@ -98,7 +191,7 @@ impl Gateway {
                 tracing::info!(imp_uid = %row.imp_uid, "reconciled: the PG never charged it");
                 Ok(Settled::Failed)
             }
-            Ok(Ok(Inquiry::NotFound)) | Ok(Err(_)) | Err(_) => {
+            Ok(Inquiry::NotFound) | Err(_) => {
                 payments::touch_pending(&self.db, &row.imp_uid, now).await?;
                 Ok(Settled::Pending)
             }
@@ -141,5 +234,14 @@ pub const NEVER_CHARGED: &str = "PG에 승인 기록이 없습니다. (the PG ha
 enum Settled {
     Paid,
     Failed,
+    Pending,
+}
+
+enum SettledCancel {
+    /// The PG has it: recorded done, its amount moved from reserved to cancelled.
+    Completed,
+    /// The PG never received it: its reservation was given back.
+    Released,
+    /// Not known yet (no answer, or the PG's grace period is not over).
     Pending,
 }

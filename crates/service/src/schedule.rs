@@ -662,7 +662,9 @@ impl Gateway {
                 schedules::set_lease(&self.db, &row.id, owner, now_millis() + lease_ms).await?;
                 Ok(Executed::Unsettled)
             }
-            Err(err @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => {
+            Err(
+                err @ (ApiError::Unavailable(_) | ApiError::Unwritable(_) | ApiError::Internal(_)),
+            ) => {
                 // Try again after the lease.
                 schedules::set_lease(&self.db, &row.id, owner, now_millis() + lease_ms).await?;
                 Err(err)

@@ -51,6 +51,10 @@ pub enum StoreError {
     /// The database cannot be reached or timed out handing out a connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refuses writes: disk full, a read-only file, directory or database, an I/O
+    /// error. The failed statement (and, on SQLite, possibly its whole transaction) was undone.
+    #[error("database cannot write: {0}")]
+    Unwritable(String),
     /// Anything else: a bug, a corrupt row.
     #[error("database error: {0}")]
     Other(String),
@@ -61,6 +65,9 @@ impl From<sqlx::Error> for StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::Database(db) if is_unwritable(db.code().as_deref()) => {
+                StoreError::Unwritable(err.to_string())
             }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -86,6 +93,22 @@ fn is_connection_loss(code: Option<&str>) -> bool {
     code.is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
 }
 
+/// Disk full, read-only, I/O error. SQLite reports its (extended) result code as a number:
+/// SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13, SQLITE_CANTOPEN 14 in the low byte.
+/// PostgreSQL reports a five-character SQLSTATE: 53100 disk_full, 25006
+/// read_only_sql_transaction (a standby, or `default_transaction_read_only`), 58030 io_error.
+pub(crate) fn is_unwritable(code: Option<&str>) -> bool {
+    match code {
+        Some(sqlstate) if sqlstate.len() == 5 => {
+            matches!(sqlstate, "53100" | "25006" | "58030")
+        }
+        Some(sqlite) => {
+            sqlite.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 8 | 10 | 13 | 14))
+        }
+        None => false,
+    }
+}
+
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("the database system is")
 }
@@ -96,6 +119,7 @@ impl StoreError {
         match self {
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
             StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Unwritable(m) => StoreError::Unwritable(m.clone()),
             StoreError::Other(m) => StoreError::Other(m.clone()),
         }
     }
@@ -105,6 +129,7 @@ impl From<StoreError> for openimp_core::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(detail) => openimp_core::ApiError::Unavailable(detail),
+            StoreError::Unwritable(detail) => openimp_core::ApiError::Unwritable(detail),
             StoreError::Conflict(detail) | StoreError::Other(detail) => {
                 openimp_core::ApiError::Internal(detail)
             }
@@ -314,6 +339,27 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the database takes a write of some size: a 32 KB row inserted and deleted in
+    /// one committed transaction (table `write_probe`, migration 0011). A full disk or a
+    /// read-only data directory fails it with [`StoreError::Unwritable`]; a read ping would
+    /// not notice either. The row never outlives the transaction, and the pages it used are
+    /// reused by the next probe.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let id = i64::from_str_radix(&openimp_core::ids::random_hex(7), 16)
+            .map_err(|err| StoreError::Other(err.to_string()))?;
+        // Random text: PostgreSQL would compress a repetitive one to nothing.
+        let filler = openimp_core::ids::random_hex(16 * 1024);
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO write_probe (id, filler) VALUES ($1, $2)")
+            .bind(id)
+            .bind(filler)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM write_probe WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.durable().await
+    }
+
     /// Whether the last health probe found the database unreachable (see [`Db::watch_health`]).
     pub fn is_down(&self) -> bool {
         self.inner.down.load(Ordering::Relaxed)
@@ -458,6 +504,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "window", include_str!("../migrations/0004_window.sql")),
     (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
     (6, "pending_index", include_str!("../migrations/0006_pending_index.sql")),
+    (11, "cancel_inquiry", include_str!("../migrations/0011_cancel_inquiry.sql")),
 ];
 
 /// Binds `params` in order.

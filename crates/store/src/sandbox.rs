@@ -87,6 +87,10 @@ pub struct LedgerEntry {
     /// The 8-digit approval number; a cancel repeats its approval's.
     pub apply_num: String,
     pub created_at: i64,
+    /// For a cancel, the id it was requested with (openimp's cancellation_id).
+    pub request_id: Option<String>,
+    /// For an approval, what its test card decided (the sandbox connector's vocabulary).
+    pub behavior: Option<String>,
 }
 
 /// A cancel to record against an approval; card facts and order id are copied from it.
@@ -96,6 +100,8 @@ pub struct NewCancel {
     pub mid: String,
     /// The approval's tid.
     pub ref_tid: String,
+    /// The id the cancel was requested with; a second request with it records nothing.
+    pub request_id: String,
     pub amount: i64,
     pub created_at: i64,
 }
@@ -114,7 +120,7 @@ pub enum CancelRecord {
 const KEY_COLUMNS: &str = "billing_key, mid, behavior, card_code, card_name, card_number, \
                            card_type, created_at, deleted_at";
 const LEDGER_COLUMNS: &str = "tid, kind, mid, order_id, amount, ref_tid, card_code, card_name, \
-                              card_number, card_type, apply_num, created_at";
+                              card_number, card_type, apply_num, created_at, request_id, behavior";
 
 /// Stores a newly issued billing key. A duplicate key is a [`StoreError::Conflict`].
 pub async fn insert_billing_key(db: &Db, key: &BillingKeyRow) -> Result<(), StoreError> {
@@ -189,6 +195,8 @@ pub async fn insert_ledger_entry(db: &Db, entry: &LedgerEntry) -> Result<(), Sto
         entry.card_type.into(),
         (&entry.apply_num).into(),
         entry.created_at.into(),
+        (&entry.request_id).into(),
+        (&entry.behavior).into(),
         now_micros().into(),
     ];
     db.execute_durable(insert_ledger_sql(), params).await?;
@@ -212,6 +220,25 @@ pub async fn find_approval(
     row.as_ref().map(entry_from_row).transpose()
 }
 
+/// The cancel `mid` recorded under the approval `ref_tid` for the request `request_id`, if any.
+pub async fn find_cancel(
+    db: &Db,
+    mid: &str,
+    ref_tid: &str,
+    request_id: &str,
+) -> Result<Option<LedgerEntry>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {LEDGER_COLUMNS} FROM sandbox_ledger \
+         WHERE mid = $1 AND request_id = $2 AND ref_tid = $3 AND kind = 'cancel'"
+    ))
+    .bind(mid)
+    .bind(request_id)
+    .bind(ref_tid)
+    .fetch_optional(db.reader())
+    .await?;
+    row.as_ref().map(entry_from_row).transpose()
+}
+
 /// A ledger entry by its tid.
 pub async fn get_ledger_entry(db: &Db, tid: &str) -> Result<Option<LedgerEntry>, StoreError> {
     let row = sqlx::query(&format!("SELECT {LEDGER_COLUMNS} FROM sandbox_ledger WHERE tid = $1"))
@@ -230,6 +257,7 @@ pub async fn cancelled_total(db: &Db, tid: &str) -> Result<i64, StoreError> {
 /// Records a cancel if the approval `cancel.ref_tid` belongs to `cancel.mid` and still has at
 /// least `cancel.amount` left. The check and the write run in one transaction, with the
 /// approval row locked, so two racing partial cancels can never together exceed the approval.
+/// A request id recorded already answers its first cancel again, writing nothing.
 pub async fn record_cancel(db: &Db, cancel: &NewCancel) -> Result<CancelRecord, StoreError> {
     let mut tx = db.begin().await?;
     let approval = sqlx::query(&format!(
@@ -246,6 +274,18 @@ pub async fn record_cancel(db: &Db, cancel: &NewCancel) -> Result<CancelRecord, 
             return Ok(CancelRecord::ApprovalNotFound);
         }
     };
+    let earlier = sqlx::query(&format!(
+        "SELECT {LEDGER_COLUMNS} FROM sandbox_ledger \
+         WHERE mid = $1 AND request_id = $2 AND kind = 'cancel'"
+    ))
+    .bind(&cancel.mid)
+    .bind(&cancel.request_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(earlier) = earlier.as_ref().map(entry_from_row).transpose()? {
+        tx.rollback().await?;
+        return Ok(CancelRecord::Recorded(Box::new(earlier)));
+    }
     let cancelled: i64 = sqlx::query(CANCELLED_TOTAL_SQL)
         .bind(&approval.tid)
         .fetch_one(&mut *tx)
@@ -269,6 +309,8 @@ pub async fn record_cancel(db: &Db, cancel: &NewCancel) -> Result<CancelRecord, 
         card_type: approval.card_type,
         apply_num: approval.apply_num,
         created_at: cancel.created_at,
+        request_id: Some(cancel.request_id.clone()),
+        behavior: None,
     };
     bind_entry(sqlx::query(&insert_ledger_sql()), &entry).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -292,7 +334,7 @@ const CANCELLED_TOTAL_SQL: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGIN
 fn insert_ledger_sql() -> String {
     format!(
         "INSERT INTO sandbox_ledger ({LEDGER_COLUMNS}, created_at_us) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     )
 }
 
@@ -312,6 +354,8 @@ fn bind_entry<'q>(query: AnyQuery<'q>, entry: &'q LedgerEntry) -> AnyQuery<'q> {
         .bind(entry.card_type)
         .bind(&entry.apply_num)
         .bind(entry.created_at)
+        .bind(entry.request_id.as_deref())
+        .bind(entry.behavior.as_deref())
         .bind(now_micros())
 }
 
@@ -351,5 +395,7 @@ fn entry_from_row(row: &AnyRow) -> Result<LedgerEntry, StoreError> {
         card_type: row.try_get("card_type")?,
         apply_num: row.try_get("apply_num")?,
         created_at: row.try_get("created_at")?,
+        request_id: row.try_get("request_id")?,
+        behavior: row.try_get("behavior")?,
     })
 }

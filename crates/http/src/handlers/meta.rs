@@ -21,11 +21,18 @@ pub async fn healthz() -> Response {
     ok(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers and takes a write. A read alone would stay "ready"
+/// while every write fails (a full disk, a data directory remounted read-only); those answer
+/// 503 with the message of [`ApiError::Unwritable`] until writes succeed again.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.gateway.db.ping().await {
+    let db = &state.gateway.db;
+    let ready = match db.ping().await {
+        Ok(()) => db.probe_write().await,
+        Err(err) => Err(err),
+    };
+    match ready {
         Ok(()) => ok(serde_json::json!({ "status": "ready" })),
-        Err(err) => HttpError(ApiError::Unavailable(err.to_string())).into_response(),
+        Err(err) => HttpError(ApiError::from(err)).into_response(),
     }
 }
 

@@ -290,6 +290,8 @@ pub struct ServerOpts {
     pub reconcile_interval_secs: Option<u64>,
     pub reconcile_after_secs: Option<u64>,
     pub fault_crash_after_pg_call: bool,
+    /// Extra `serve` arguments, e.g. `["--pg-timeout-secs", "1"]`.
+    pub extra_args: Vec<String>,
     /// Extra environment, e.g. `RUST_LOG`.
     pub env: Vec<(String, String)>,
 }
@@ -336,6 +338,7 @@ impl TestServer {
         if opts.fault_crash_after_pg_call {
             cmd.arg("--fault-crash-after-pg-call");
         }
+        cmd.args(&opts.extra_args);
         cmd.env_remove("OPENIMP_MASTER_KEY");
         for (k, v) in &opts.env {
             cmd.env(k, v);

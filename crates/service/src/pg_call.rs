@@ -1,0 +1,155 @@
+//! The one way services call a PG: in a task of its own, under the one PG timeout, measured,
+//! and with one wording for a call that produced no answer.
+//!
+//! - **Spawned:** the call and whatever records its outcome run in a task of their own, so a
+//!   client hanging up (which drops the request's future) can interrupt neither; a PG that
+//!   charged or cancelled always gets its answer written down.
+//! - **One timeout:** no answer within `GatewayConfig::pg_timeout` is
+//!   [`ConnectorError::Unknown`]: the request may have reached the PG, so the outcome is settled
+//!   by inquiry (DESIGN.md rule 2), never guessed.
+//! - **Metrics:** `openimp_pg_call_duration_seconds` and `openimp_pg_calls_total`, labelled by
+//!   provider, operation and outcome.
+
+use std::future::Future;
+use std::time::Instant;
+
+use openimp_core::ApiError;
+use openimp_pg::{ChannelContext, ConnectorError};
+
+use crate::{ApiResult, Gateway};
+
+/// Which PG operation a call is: its metrics label, and its name in messages. (Charges and key
+/// issues join when charge.rs, billing.rs's issue and the window move onto [`Gateway::call_pg`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PgOperation {
+    Cancel,
+    Inquire,
+    InquireCancel,
+    DeleteBillingKey,
+}
+
+impl PgOperation {
+    /// The `operation` label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            PgOperation::Cancel => "cancel",
+            PgOperation::Inquire => "inquire",
+            PgOperation::InquireCancel => "inquire_cancel",
+            PgOperation::DeleteBillingKey => "delete_billing_key",
+        }
+    }
+
+    /// (Korean, English) names for messages.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            PgOperation::Cancel => ("취소", "cancel"),
+            PgOperation::Inquire => ("결제 조회", "inquiry"),
+            PgOperation::InquireCancel => ("취소 조회", "cancel inquiry"),
+            PgOperation::DeleteBillingKey => ("빌링키 삭제", "billing key deletion"),
+        }
+    }
+
+    /// The one mapping of a call that produced no answer to what the merchant is told. An
+    /// unknown outcome is not a failure: the merchant is told it is being confirmed.
+    pub(crate) fn failure(self, err: ConnectorError) -> ApiError {
+        let (ko, en) = self.names();
+        match err {
+            ConnectorError::Unknown(_) => ApiError::rejected(format!(
+                "PG로부터 {ko} 결과를 받지 못했습니다. {ko} 여부를 확인 중이니 잠시 후 결제정보를 다시 조회하세요. (the PG did not answer; the {en} is being confirmed)"
+            )),
+            ConnectorError::CardRejected { code, message } => {
+                ApiError::CardRejected(format!("{ko}에 실패하였습니다. [{code}]{message}"))
+            }
+            ConnectorError::Unsupported(detail) => ApiError::rejected(detail),
+            err @ ConnectorError::NotSent(_) => {
+                ApiError::rejected(format!("{ko}에 실패하였습니다. {err} ({en} failed)"))
+            }
+        }
+    }
+}
+
+/// The `outcome` label of `openimp_pg_calls_total`.
+fn outcome_label<T>(answer: &Result<T, ConnectorError>) -> &'static str {
+    match answer {
+        Ok(_) => "answered",
+        Err(ConnectorError::CardRejected { .. }) => "card_rejected",
+        Err(ConnectorError::NotSent(_)) => "not_sent",
+        Err(ConnectorError::Unsupported(_)) => "unsupported",
+        Err(ConnectorError::Unknown(_)) => "unknown",
+    }
+}
+
+impl Gateway {
+    /// Calls the PG with `call`, then hands its answer to `record`, both in a task of their own
+    /// (see the module doc). `call` gets `pg_timeout`; no answer in time reaches `record` as
+    /// [`ConnectorError::Unknown`].
+    pub(crate) async fn call_pg<T, R, Call, Record, Recorded>(
+        &self,
+        operation: PgOperation,
+        context: &ChannelContext,
+        call: Call,
+        record: Record,
+    ) -> ApiResult<R>
+    where
+        Call: Future<Output = Result<T, ConnectorError>> + Send + 'static,
+        Record: FnOnce(Result<T, ConnectorError>) -> Recorded + Send + 'static,
+        Recorded: Future<Output = ApiResult<R>> + Send + 'static,
+        T: Send + 'static,
+        R: Send + 'static,
+    {
+        let timeout = self.config.pg_timeout;
+        let provider = context.pg_provider.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = match tokio::time::timeout(timeout, call).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
+            };
+            metrics::histogram!("openimp_pg_call_duration_seconds", "provider" => provider.clone(), "operation" => operation.label())
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("openimp_pg_calls_total", "provider" => provider, "operation" => operation.label(), "outcome" => outcome_label(&answer))
+                .increment(1);
+            record(answer).await
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// [`Gateway::call_pg`] for a call whose answer the caller handles itself (an inquiry, a
+    /// deletion): the answer, with nothing recorded in the task.
+    pub(crate) async fn ask_pg<T, Call>(
+        &self,
+        operation: PgOperation,
+        context: &ChannelContext,
+        call: Call,
+    ) -> ApiResult<Result<T, ConnectorError>>
+    where
+        Call: Future<Output = Result<T, ConnectorError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.call_pg(operation, context, call, |answer| async move { Ok(answer) }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_outcome_is_not_reported_as_a_failure() {
+        let refusal = PgOperation::Cancel.failure(ConnectorError::Unknown("timeout".to_owned()));
+        let (status, code, message) = refusal.envelope_parts();
+        assert_eq!((status, code), (200, 1));
+        assert!(message.contains("취소 여부를 확인 중"), "{message}");
+        assert!(!message.contains("실패"), "{message}");
+    }
+
+    #[test]
+    fn nothing_sent_is_a_failure_naming_the_operation() {
+        let refusal =
+            PgOperation::DeleteBillingKey.failure(ConnectorError::NotSent("refused".to_owned()));
+        let (_, code, message) = refusal.envelope_parts();
+        assert_eq!(code, 1);
+        assert!(message.starts_with("빌링키 삭제에 실패하였습니다."), "{message}");
+    }
+}
