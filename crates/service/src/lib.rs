@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod lookup;
 pub mod merchants;
 pub mod prepare;
+pub mod public_ip;
 pub mod reconcile;
 pub mod schedule;
 pub mod view;

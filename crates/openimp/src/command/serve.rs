@@ -12,6 +12,7 @@ use openimp_service::merchants::NewMerchant;
 use openimp_service::{Gateway, GatewayConfig};
 
 use crate::config::DataOptions;
+use crate::datalock::LockMode;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -46,6 +47,7 @@ pub struct ServeArgs {
 
 pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    let _master_key_lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(
@@ -135,15 +137,20 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// On an empty database, creates a demo merchant and prints how to use it. Its credentials are
-/// kept in `<data-dir>/demo-merchant.json` (mode 0600) so later starts can print them again:
-/// a convenience for the sandbox, never used for a real merchant.
+/// On the first start of an empty embedded (SQLite) database, creates a demo merchant, keeps
+/// its credentials in `<data-dir>/demo-merchant.json` (0600) and prints its secret, this once.
+/// Later starts print its code and key and where the secret is, never the secret (stdout ends
+/// up in logs). PostgreSQL is a production setup: no demo merchant there.
 async fn ensure_demo_merchant(
     data: &DataOptions,
     gateway: &Gateway,
     listen: SocketAddr,
 ) -> anyhow::Result<()> {
+    if data.database_url.is_some() {
+        return Ok(());
+    }
     let base = format!("http://{listen}");
+    let demo_file = data.demo_file();
     if openimp_store::merchants::count(&gateway.db).await? == 0 {
         let credentials = gateway
             .create_merchant(NewMerchant {
@@ -158,31 +165,43 @@ async fn ensure_demo_merchant(
             "imp_key": credentials.imp_key,
             "imp_secret": credentials.imp_secret,
         });
-        if data.database_url.is_none() {
-            write_private(&data.demo_file(), &serde_json::to_string_pretty(&json)?)?;
-        }
-        print_demo(&json, &base)?;
-    } else if let Ok(text) = std::fs::read_to_string(data.demo_file()) {
+        write_private(&demo_file, &serde_json::to_string_pretty(&json)?)?;
+        print_demo(&json, &base, &demo_file, true)?;
+    } else if let Ok(text) = std::fs::read_to_string(&demo_file) {
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
-            print_demo(&json, &base)?;
+            print_demo(&json, &base, &demo_file, false)?;
         }
     }
     Ok(())
 }
 
-fn print_demo(json: &serde_json::Value, base: &str) -> anyhow::Result<()> {
+fn print_demo(
+    json: &serde_json::Value,
+    base: &str,
+    demo_file: &std::path::Path,
+    created: bool,
+) -> anyhow::Result<()> {
     let field = |name: &str| json.get(name).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     let mut out = std::io::stdout().lock();
     writeln!(out, "demo merchant (sandbox PG, test mode):")?;
     writeln!(out, "  merchant code (IMP.init): {}", field("imp_code"))?;
     writeln!(out, "  REST API key:             {}", field("imp_key"))?;
-    writeln!(out, "  REST API secret:          {}", field("imp_secret"))?;
-    writeln!(
-        out,
-        "  try: curl -s -X POST {base}/users/getToken -H 'Content-Type: application/json' -d '{{\"imp_key\":\"{}\",\"imp_secret\":\"{}\"}}'",
-        field("imp_key"),
-        field("imp_secret")
-    )?;
+    if created {
+        writeln!(out, "  REST API secret:          {}", field("imp_secret"))?;
+        writeln!(
+            out,
+            "  (printed this once; also kept in {}, readable only by you)",
+            demo_file.display()
+        )?;
+        writeln!(
+            out,
+            "  try: curl -s -X POST {base}/users/getToken -H 'Content-Type: application/json' -d '{{\"imp_key\":\"{}\",\"imp_secret\":\"{}\"}}'",
+            field("imp_key"),
+            field("imp_secret")
+        )?;
+    } else {
+        writeln!(out, "  REST API secret:          in {}", demo_file.display())?;
+    }
     out.flush()?;
     Ok(())
 }
