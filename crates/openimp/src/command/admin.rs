@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use openimp_pg::sandbox::SandboxPg;
-use openimp_service::merchants::{NewChannel, NewMerchant};
+use openimp_service::merchants::{MerchantCredentials, NewChannel, NewMerchant};
 use openimp_service::{Gateway, GatewayConfig};
 use openimp_vault::{Aad, Vault};
 
@@ -67,6 +67,15 @@ pub enum MerchantCommand {
         #[arg(long, default_value = "json", value_parser = ["json", "form"])]
         format: String,
     },
+    /// Issue a new REST API secret (printed once) and revoke all the merchant's access tokens;
+    /// the old secret stops working at once, old tokens within a second on every node.
+    RotateSecret {
+        #[arg(long)]
+        merchant: String,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the merchant's whsec_ webhook signing secret (created on first use).
     WebhookSecret {
         #[arg(long)]
@@ -106,6 +115,10 @@ impl MerchantCommand {
         let (gateway, _lock) = gateway(data).await?;
         match self {
             MerchantCommand::SetWebhook { .. } | MerchantCommand::WebhookSecret { .. } => {}
+            MerchantCommand::RotateSecret { merchant, json } => {
+                let credentials = gateway.rotate_secret(&merchant).await.map_err(service_error)?;
+                print_credentials(&credentials, json, "new REST API secret");
+            }
             MerchantCommand::Create(args) => {
                 let imp_secret = SecretSource {
                     flag: "imp-secret",
@@ -124,19 +137,7 @@ impl MerchantCommand {
                     })
                     .await
                     .map_err(service_error)?;
-                if args.json {
-                    let json = serde_json::json!({
-                        "imp_code": credentials.imp_code,
-                        "imp_key": credentials.imp_key,
-                        "imp_secret": credentials.imp_secret,
-                    });
-                    println!("{json}");
-                } else {
-                    println!("merchant code (IMP.init): {}", credentials.imp_code);
-                    println!("REST API key:             {}", credentials.imp_key);
-                    println!("REST API secret:          {}", credentials.imp_secret);
-                    println!("(the secret is stored only as a hash: keep it now)");
-                }
+                print_credentials(&credentials, args.json, "REST API secret");
             }
             MerchantCommand::List { json } => {
                 let merchants = openimp_store::merchants::list(&gateway.db).await?;
@@ -154,6 +155,23 @@ impl MerchantCommand {
             }
         }
         Ok(())
+    }
+}
+
+/// A merchant's credentials, shown once: the secret is stored only as a hash.
+fn print_credentials(credentials: &MerchantCredentials, json: bool, secret_label: &str) {
+    if json {
+        let json = serde_json::json!({
+            "imp_code": credentials.imp_code,
+            "imp_key": credentials.imp_key,
+            "imp_secret": credentials.imp_secret,
+        });
+        println!("{json}");
+    } else {
+        println!("merchant code (IMP.init): {}", credentials.imp_code);
+        println!("REST API key:             {}", credentials.imp_key);
+        println!("{:<26}{}", format!("{secret_label}:"), credentials.imp_secret);
+        println!("(the secret is stored only as a hash: keep it now)");
     }
 }
 

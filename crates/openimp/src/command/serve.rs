@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use openimp_pg::sandbox::SandboxPg;
+use openimp_service::login_limit::LoginLimit;
 use openimp_service::merchants::NewMerchant;
 use openimp_service::{Gateway, GatewayConfig};
 
@@ -35,6 +36,13 @@ pub struct ServeArgs {
     /// links; `http://<listen address>` by default.
     #[arg(long, env = "OPENIMP_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Failed getToken attempts per imp_key, and per client address, before further attempts
+    /// are refused (HTTP 429) until the window ends.
+    #[arg(long, env = "OPENIMP_LOGIN_MAX_FAILURES", default_value_t = openimp_service::login_limit::DEFAULT_MAX_FAILURES)]
+    login_max_failures: u32,
+    /// The window, in seconds, in which failed getToken attempts are counted.
+    #[arg(long, env = "OPENIMP_LOGIN_WINDOW_SECS", default_value_t = openimp_service::login_limit::DEFAULT_WINDOW.as_secs())]
+    login_window_secs: u64,
     /// Log lines as JSON.
     #[arg(long)]
     log_json: bool,
@@ -65,7 +73,11 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
                 crash_after_pg_call: args.fault_crash_after_pg_call,
             },
         )
-        .with_webhook_options(args.worker.webhook_options()),
+        .with_webhook_options(args.worker.webhook_options())
+        .with_login_limit(LoginLimit {
+            max_failures: args.login_max_failures,
+            window: Duration::from_secs(args.login_window_secs),
+        }),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -91,7 +103,10 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     tracing::info!(%address, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address reaches getToken's failure throttle through ConnectInfo.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
     if let Some(health) = health {
