@@ -254,13 +254,17 @@ impl Gateway {
     /// Refuses a notice_url that is not http(s), or whose host resolves to an address that is
     /// not global unicast ([`is_public`]), unless the operator allows those.
     pub async fn check_notice_url(&self, notice_url: Option<&str>) -> ApiResult<()> {
-        let Some(text) = notice_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        self.check_webhook_target("notice_url", notice_url).await
+    }
+
+    /// The registration-time check of every webhook address (a request's notice_url, the
+    /// merchant's webhook URL); delivery checks the address again, as it resolves then.
+    async fn check_webhook_target(&self, field: &str, target: Option<&str>) -> ApiResult<()> {
+        let Some(text) = target.map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(());
         };
         let refused = |why: &str| {
-            ApiError::invalid(format!(
-                "notice_url을 사용할 수 없습니다: {why} (notice_url refused)"
-            ))
+            ApiError::invalid(format!("{field}을 사용할 수 없습니다: {why} ({field} refused)"))
         };
         let url =
             reqwest::Url::parse(text).map_err(|_| refused("올바른 URL이 아닙니다 (not a URL)"))?;
@@ -343,15 +347,7 @@ impl Gateway {
                 "format은 json 또는 form이어야 합니다. (format must be json or form)",
             ));
         }
-        if let Some(url) = url {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|_| ApiError::invalid("올바른 URL이 아닙니다. (not a URL)"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ApiError::invalid(
-                    "http 또는 https URL이어야 합니다. (http or https only)",
-                ));
-            }
-        }
+        self.check_webhook_target("webhook URL", url).await?;
         if !webhooks::set_endpoint(&self.db, merchant_id, url, format).await? {
             return Err(ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)"));
         }

@@ -66,6 +66,10 @@ pub enum MerchantCommand {
         /// json or form (application/x-www-form-urlencoded).
         #[arg(long, default_value = "json", value_parser = ["json", "form"])]
         format: String,
+        /// Accept a loopback, private or other special-purpose address (the servers need
+        /// --allow-private-webhooks too, or they refuse to deliver there).
+        #[arg(long, env = "OPENIMP_ALLOW_PRIVATE_WEBHOOKS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+        allow_private_webhooks: bool,
     },
     /// Issue a new REST API secret (printed once) and revoke all the merchant's access tokens;
     /// the old secret stops working at once, old tokens within a second on every node.
@@ -104,8 +108,15 @@ pub struct MerchantCreate {
 impl MerchantCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
         match self {
-            MerchantCommand::SetWebhook { merchant, url, format } => {
-                return super::webhooks::set_webhook(data, &merchant, Some(&url), &format).await
+            MerchantCommand::SetWebhook { merchant, url, format, allow_private_webhooks } => {
+                return super::webhooks::set_webhook(
+                    data,
+                    &merchant,
+                    Some(&url),
+                    &format,
+                    allow_private_webhooks,
+                )
+                .await
             }
             MerchantCommand::WebhookSecret { merchant } => {
                 return super::webhooks::print_secret(data, &merchant).await

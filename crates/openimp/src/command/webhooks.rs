@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use clap::{Args, Subcommand};
+use openimp_service::webhook::WebhookOptions;
 use openimp_store::webhooks::OutboxFilter;
 
 use super::admin::{gateway, service_error};
@@ -116,8 +117,11 @@ pub async fn set_webhook(
     merchant: &str,
     url: Option<&str>,
     format: &str,
+    allow_private: bool,
 ) -> anyhow::Result<()> {
     let (gateway, _lock) = gateway(data).await?;
+    let options = WebhookOptions { allow_private, ..WebhookOptions::default() };
+    let gateway = gateway.with_webhook_options(options);
     let url = url.map(str::trim).filter(|u| !u.is_empty());
     gateway.set_webhook_endpoint(merchant, url, format).await.map_err(service_error)?;
     match url {
