@@ -13,6 +13,9 @@ pub enum ApiError {
     Unauthorized,
     /// `POST /users/getToken` with a wrong key or secret.
     BadCredentials,
+    /// `POST /users/getToken` while the key or the client address is locked out after too many
+    /// failed attempts (HTTP 429).
+    TooManyAttempts,
     /// The object does not exist, or belongs to another merchant.
     NotFound(String),
     /// The request is malformed: a missing or ill-typed field, an out-of-range page.
@@ -44,6 +47,11 @@ impl ApiError {
             ApiError::BadCredentials => {
                 (401, -1, "인증에 실패하였습니다. API키와 secret을 확인하세요.".to_owned())
             }
+            ApiError::TooManyAttempts => (
+                429,
+                -1,
+                "인증 실패가 너무 많습니다. 잠시 후 다시 시도하세요. (too many failed attempts; retry later)".to_owned(),
+            ),
             ApiError::NotFound(message) => (404, -1, message.clone()),
             ApiError::InvalidRequest(message) => (400, -1, message.clone()),
             ApiError::Rejected(message) => (200, 1, message.clone()),

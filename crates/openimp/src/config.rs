@@ -10,6 +10,9 @@ use clap::Args;
 use openimp_store::{Db, DbConfig, SqliteSync};
 use openimp_vault::Vault;
 
+use crate::datalock::{DataLock, LockMode};
+use crate::secret::SecretSource;
+
 /// Options every command that opens the database shares.
 #[derive(Debug, Clone, Args)]
 pub struct DataOptions {
@@ -19,6 +22,9 @@ pub struct DataOptions {
     /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
     #[arg(long, env = "OPENIMP_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// File holding the PostgreSQL URL (it may carry a password); `-` reads standard input.
+    #[arg(long, env = "OPENIMP_DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
     /// Largest number of database connections (PostgreSQL).
     #[arg(long, env = "OPENIMP_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub max_connections: u32,
@@ -34,9 +40,36 @@ pub struct DataOptions {
     /// is used, created on first start.
     #[arg(long, env = "OPENIMP_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
+    /// File holding the master key (instead of --master-key); `-` reads standard input.
+    #[arg(long, env = "OPENIMP_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl DataOptions {
+    /// Run once before any command: reads the secret files and makes the data directory
+    /// private (0700, created before anything else so nothing in it is ever readable by others).
+    pub fn prepare(mut self) -> anyhow::Result<DataOptions> {
+        self.master_key = SecretSource {
+            flag: "master-key",
+            value: self.master_key.take(),
+            file: self.master_key_file.take(),
+        }
+        .resolve()?;
+        self.database_url = SecretSource {
+            flag: "database-url",
+            value: self.database_url.take(),
+            file: self.database_url_file.take(),
+        }
+        .resolve()?;
+        make_private_dir(&self.data_dir)?;
+        Ok(self)
+    }
+
+    /// The master-key lock ([`crate::datalock`]), held by whoever uses the vault.
+    pub async fn lock(&self, mode: LockMode) -> anyhow::Result<DataLock> {
+        crate::datalock::acquire(&self.data_dir, self.database_url.as_deref(), mode).await
+    }
+
     pub fn db_config(&self) -> anyhow::Result<DbConfig> {
         let url = match &self.database_url {
             Some(url) => url.clone(),
@@ -104,10 +137,6 @@ impl DataOptions {
         Ok(Arc::new(vault))
     }
 
-    pub fn key_file(&self) -> PathBuf {
-        self.data_dir.join("master.key")
-    }
-
     pub fn demo_file(&self) -> PathBuf {
         Path::new(&self.data_dir).join("demo-merchant.json")
     }
@@ -120,4 +149,44 @@ fn openimp_store_redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Creates the data directory 0700 (parents too). An existing one keeps its mode, with a warning
+/// when others can read it, and files in it that others can read are made 0600: databases
+/// created by versions before the process umask was 077 were 0644.
+fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    let existed = dir.is_dir();
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if existed && mode & 0o077 != 0 {
+            eprintln!(
+                "openimp: warning: data directory {} is readable by other users (mode {:o}); run `chmod 700 {}`",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            );
+        }
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = existed;
+    Ok(())
 }

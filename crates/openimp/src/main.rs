@@ -3,6 +3,8 @@
 
 mod command;
 mod config;
+mod datalock;
+mod secret;
 
 use std::process::ExitCode;
 
@@ -14,6 +16,10 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any file exists: everything openimp creates (databases, their -wal and -shm, the
+    // key files, the lock file) is then 0600 and every directory 0700.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = command::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -70,6 +70,7 @@ async fn due_schedules_execute_once_with_webhooks(backend: Backend) {
     let out = server.env.cli(&[
         "merchant",
         "set-webhook",
+        "--allow-private-webhooks",
         "--merchant",
         &m.imp_code,
         "--url",

@@ -174,6 +174,7 @@ async fn signatures_verify_independently(backend: Backend) {
     let out = server.env.cli(&[
         "merchant",
         "set-webhook",
+        "--allow-private-webhooks",
         "--merchant",
         &m.imp_code,
         "--url",

@@ -3,11 +3,19 @@
 //! i'mport's token rules: 30 minutes; asked again while valid, the same token comes back with
 //! the same expiry, except in its last minute, when the expiry moves 5 minutes later. Tokens are
 //! stored (hashed for lookup, sealed for re-issue), so every node sharing the database accepts
-//! them.
+//! them; never in plaintext.
+//!
+//! Failed attempts are logged (key prefix and address, never the secret) and throttled per key
+//! and per address ([`crate::login_limit`]). `rotate_secret` replaces a merchant's REST secret
+//! and deletes its tokens; every node's token cache re-checks an entry against the database once
+//! it is [`TOKEN_CACHE_TTL`] old, so a revoked token stops working everywhere within that time.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
+use openimp_core::ids::{random_alnum, random_hex};
 use openimp_core::time::now;
 use openimp_core::wire::AccessToken;
 use openimp_core::ApiError;
@@ -15,6 +23,7 @@ use openimp_store::{merchants, tokens};
 use openimp_vault::Aad;
 use sha2::{Digest, Sha256};
 
+use crate::merchants::MerchantCredentials;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// Token lifetime.
@@ -23,11 +32,16 @@ pub const TOKEN_TTL_SECS: i64 = 30 * 60;
 const EXTEND_WINDOW_SECS: i64 = 60;
 const EXTEND_BY_SECS: i64 = 5 * 60;
 
-/// token hash → (merchant, expiry). Only ever shortens a database round trip: an entry that
-/// looks expired is checked against the database again (another node may have extended it).
+/// How long a node trusts a cached token without asking the database again: the longest a token
+/// revoked on another node (or by `openimp merchant rotate-secret`) keeps working here.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// token hash → (merchant, expiry, when the database last vouched for it). Only ever shortens a
+/// database round trip: an entry older than [`TOKEN_CACHE_TTL`], or that looks expired, is
+/// checked against the database again (another node may have extended or revoked it).
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    entries: RwLock<HashMap<String, (String, i64)>>,
+    entries: RwLock<HashMap<String, (String, i64, Instant)>>,
 }
 
 /// `sha256(salt || secret)` in hex: how REST secrets are stored.
@@ -37,6 +51,17 @@ pub fn hash_secret(salt: &str, secret: &str) -> String {
     hasher.update(b"\0");
     hasher.update(secret.as_bytes());
     hex::encode(hasher.finalize())
+}
+
+/// A generated REST secret: 80 alphanumeric characters.
+pub(crate) fn new_secret() -> String {
+    random_alnum(80)
+}
+
+/// What a log line may show of an imp_key: its first 4 characters.
+fn key_prefix(imp_key: &str) -> String {
+    let prefix: String = imp_key.chars().take(4).collect();
+    format!("{prefix}…")
 }
 
 fn hash_token(token: &str) -> String {
@@ -53,14 +78,28 @@ fn token_aad(merchant_id: &str) -> Aad<'_> {
 }
 
 impl Gateway {
-    /// `POST /users/getToken`.
-    pub async fn get_token(&self, imp_key: &str, imp_secret: &str) -> ApiResult<AccessToken> {
-        let merchant = merchants::find_by_imp_key(&self.db, imp_key).await?;
-        let Some(merchant) = merchant else { return Err(ApiError::BadCredentials) };
-        if !constant_time_eq(&hash_secret(&merchant.secret_salt, imp_secret), &merchant.secret_hash)
-        {
-            return Err(ApiError::BadCredentials);
+    /// `POST /users/getToken`, from `client` (the peer address, when known). Refused without
+    /// looking at the secret while the key or the address is locked out.
+    pub async fn get_token(
+        &self,
+        imp_key: &str,
+        imp_secret: &str,
+        client: Option<IpAddr>,
+    ) -> ApiResult<AccessToken> {
+        let key_prefix = key_prefix(imp_key);
+        if self.logins.locked_out(imp_key, client) {
+            tracing::debug!(key_prefix, client = ?client, "getToken refused: too many failed attempts");
+            return Err(ApiError::TooManyAttempts);
         }
+        let merchant = merchants::find_by_imp_key(&self.db, imp_key).await?;
+        let verified = merchant.filter(|merchant| {
+            constant_time_eq(&hash_secret(&merchant.secret_salt, imp_secret), &merchant.secret_hash)
+        });
+        let Some(merchant) = verified else {
+            self.logins.record_failure(imp_key, client);
+            tracing::warn!(key_prefix, client = ?client, "getToken failed: wrong imp_key or imp_secret");
+            return Err(ApiError::BadCredentials);
+        };
         let now = now();
         if let Some(current) =
             tokens::current_for_merchant(&self.db, &merchant.imp_code, now).await?
@@ -95,7 +134,10 @@ impl Gateway {
             issued_at: now,
             expires_at: now + TOKEN_TTL_SECS,
         };
-        let stored = tokens::current_or_insert(&self.db, &candidate).await?;
+        // None: the secret was rotated after we checked it, so this login no longer counts.
+        let stored = tokens::current_or_insert(&self.db, &candidate, &merchant.secret_hash)
+            .await?
+            .ok_or(ApiError::BadCredentials)?;
         let access_token = if stored.token_hash == candidate.token_hash {
             token
         } else {
@@ -117,8 +159,8 @@ impl Gateway {
         let now = now();
         let cached =
             self.tokens.entries.read().ok().and_then(|entries| entries.get(&token_hash).cloned());
-        if let Some((merchant_id, expires_at)) = cached {
-            if expires_at > now {
+        if let Some((merchant_id, expires_at, vouched_at)) = cached {
+            if expires_at > now && vouched_at.elapsed() < TOKEN_CACHE_TTL {
                 return Ok(MerchantId(merchant_id));
             }
         }
@@ -127,17 +169,48 @@ impl Gateway {
                 self.cache_token(&token_hash, &merchant_id, expires_at);
                 Ok(MerchantId(merchant_id))
             }
-            _ => Err(ApiError::Unauthorized),
+            _ => {
+                if let Ok(mut entries) = self.tokens.entries.write() {
+                    entries.remove(&token_hash);
+                }
+                Err(ApiError::Unauthorized)
+            }
         }
+    }
+
+    /// `openimp merchant rotate-secret`: a new REST secret (returned once, stored as a salted
+    /// hash) and every token of the merchant deleted, in one transaction. Nodes' caches drop the
+    /// tokens within [`TOKEN_CACHE_TTL`].
+    pub async fn rotate_secret(&self, merchant_id: &str) -> ApiResult<MerchantCredentials> {
+        let merchant = merchants::get(&self.db, merchant_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)"))?;
+        let imp_secret = new_secret();
+        let salt = random_hex(16);
+        let secret_hash = hash_secret(&salt, &imp_secret);
+        let revoked =
+            merchants::replace_secret(&self.db, &merchant.imp_code, &salt, &secret_hash).await?;
+        if let Ok(mut entries) = self.tokens.entries.write() {
+            entries.retain(|_, (owner, _, _)| owner != &merchant.imp_code);
+        }
+        tracing::info!(merchant = %merchant.imp_code, revoked, "REST secret rotated; tokens revoked");
+        Ok(MerchantCredentials {
+            imp_code: merchant.imp_code,
+            imp_key: merchant.imp_key,
+            imp_secret,
+        })
     }
 
     fn cache_token(&self, token_hash: &str, merchant_id: &str, expires_at: i64) {
         if let Ok(mut entries) = self.tokens.entries.write() {
             if entries.len() > 100_000 {
                 let now = now();
-                entries.retain(|_, (_, expiry)| *expiry > now);
+                entries.retain(|_, (_, expiry, _)| *expiry > now);
             }
-            entries.insert(token_hash.to_owned(), (merchant_id.to_owned(), expires_at));
+            entries.insert(
+                token_hash.to_owned(),
+                (merchant_id.to_owned(), expires_at, Instant::now()),
+            );
         }
     }
 }

@@ -14,10 +14,12 @@ pub mod cancel;
 pub mod channels;
 pub mod charge;
 pub mod idempotency;
+pub mod login_limit;
 pub mod lookup;
 pub mod merchants;
 mod pg_call;
 pub mod prepare;
+pub mod public_ip;
 pub mod reconcile;
 pub mod schedule;
 pub mod view;
@@ -53,6 +55,7 @@ pub struct Gateway {
     pub sandbox: Arc<SandboxPg>,
     pub config: GatewayConfig,
     tokens: auth::TokenCache,
+    logins: login_limit::LoginLimiter,
     webhooks: webhook::WebhookState,
     /// The address merchants reach this server at; makes stored receipt paths absolute.
     public_url: std::sync::OnceLock<String>,
@@ -71,9 +74,16 @@ impl Gateway {
             sandbox,
             config,
             tokens: auth::TokenCache::default(),
+            logins: login_limit::LoginLimiter::default(),
             public_url: std::sync::OnceLock::new(),
             webhooks: webhook::WebhookState::new(webhook::WebhookOptions::default()),
         }
+    }
+
+    /// Replaces the getToken failure throttle (defaults: 10 failures per key or address in 5 min).
+    pub fn with_login_limit(mut self, limit: login_limit::LoginLimit) -> Gateway {
+        self.logins = login_limit::LoginLimiter::new(limit);
+        self
     }
 
     /// Replaces the webhook options (timeouts, back-off, private addresses).

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use openimp_core::ids::{new_imp_code, random_alnum, random_hex};
+use openimp_core::ids::{new_imp_code, random_hex};
 use openimp_core::time::now;
 use openimp_core::ApiError;
 use openimp_store::merchants::{self, ChannelRow, MerchantRow};
@@ -69,7 +69,7 @@ impl Gateway {
         }
         let (imp_key, imp_secret) = match (new.imp_key, new.imp_secret) {
             (Some(key), Some(secret)) if !key.trim().is_empty() && secret.len() >= 8 => (key.trim().to_owned(), secret),
-            (None, None) => (random_digits(16), random_alnum(80)),
+            (None, None) => (random_digits(16), crate::auth::new_secret()),
             _ => {
                 return Err(ApiError::invalid(
                     "--imp-key and --imp-secret go together, and the secret needs at least 8 characters",

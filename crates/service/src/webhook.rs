@@ -113,33 +113,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Whether an address may receive webhooks without `--allow-private-webhooks`.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
+pub use crate::public_ip::is_public;
 
 /// The Standard Webhooks signature header value: `v1,` + base64(HMAC-SHA256(secret, id.ts.body)).
 pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
@@ -277,16 +251,20 @@ impl Gateway {
         }))
     }
 
-    /// Refuses a notice_url that is not http(s), or whose host resolves to a loopback,
-    /// link-local or private address (unless the operator allows those).
+    /// Refuses a notice_url that is not http(s), or whose host resolves to an address that is
+    /// not global unicast ([`is_public`]), unless the operator allows those.
     pub async fn check_notice_url(&self, notice_url: Option<&str>) -> ApiResult<()> {
-        let Some(text) = notice_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        self.check_webhook_target("notice_url", notice_url).await
+    }
+
+    /// The registration-time check of every webhook address (a request's notice_url, the
+    /// merchant's webhook URL); delivery checks the address again, as it resolves then.
+    async fn check_webhook_target(&self, field: &str, target: Option<&str>) -> ApiResult<()> {
+        let Some(text) = target.map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(());
         };
         let refused = |why: &str| {
-            ApiError::invalid(format!(
-                "notice_url을 사용할 수 없습니다: {why} (notice_url refused)"
-            ))
+            ApiError::invalid(format!("{field}을 사용할 수 없습니다: {why} ({field} refused)"))
         };
         let url =
             reqwest::Url::parse(text).map_err(|_| refused("올바른 URL이 아닙니다 (not a URL)"))?;
@@ -315,7 +293,7 @@ impl Gateway {
         };
         if addrs.is_empty() || addrs.iter().any(|ip| !is_public(*ip)) {
             return Err(refused(
-                "루프백, 링크로컬 또는 사설 주소입니다 (loopback, link-local or private address; see --allow-private-webhooks)",
+                "공인 주소가 아닙니다 (not a global unicast address: loopback, private, link-local or another special-purpose range; see --allow-private-webhooks)",
             ));
         }
         Ok(())
@@ -369,15 +347,7 @@ impl Gateway {
                 "format은 json 또는 form이어야 합니다. (format must be json or form)",
             ));
         }
-        if let Some(url) = url {
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|_| ApiError::invalid("올바른 URL이 아닙니다. (not a URL)"))?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ApiError::invalid(
-                    "http 또는 https URL이어야 합니다. (http or https only)",
-                ));
-            }
-        }
+        self.check_webhook_target("webhook URL", url).await?;
         if !webhooks::set_endpoint(&self.db, merchant_id, url, format).await? {
             return Err(ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)"));
         }
@@ -482,7 +452,7 @@ impl Gateway {
                 if let Ok(ip) = bare.parse::<IpAddr>() {
                     if !options.allow_private && !is_public(ip) {
                         return Err(format!(
-                            "refused: {ip} is a loopback, link-local or private address"
+                            "refused: {ip} is not a global unicast address (loopback, private or special-purpose)"
                         ));
                     }
                 }
@@ -579,27 +549,5 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
-
-    #[test]
-    fn private_addresses() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "169.254.1.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "100.64.0.1",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["52.78.100.19", "8.8.8.8", "2001:4860:4860::8888"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

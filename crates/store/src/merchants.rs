@@ -189,6 +189,31 @@ pub async fn set_channel_secrets(db: &Db, id: &str, sealed: &str) -> Result<(), 
     db.durable().await
 }
 
+/// Replaces the merchant's REST secret hash and deletes all its access tokens, in one
+/// transaction; returns how many tokens were revoked.
+pub async fn replace_secret(
+    db: &Db,
+    imp_code: &str,
+    secret_salt: &str,
+    secret_hash: &str,
+) -> Result<u64, StoreError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE merchants SET secret_salt = $1, secret_hash = $2 WHERE imp_code = $3")
+        .bind(secret_salt)
+        .bind(secret_hash)
+        .bind(imp_code)
+        .execute(&mut *tx)
+        .await?;
+    let revoked = sqlx::query("DELETE FROM access_tokens WHERE merchant_id = $1")
+        .bind(imp_code)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    db.durable().await?;
+    Ok(revoked)
+}
+
 pub async fn find_by_imp_key(db: &Db, imp_key: &str) -> Result<Option<MerchantRow>, StoreError> {
     let row = sqlx::query(&format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE imp_key = $1"))
         .bind(imp_key)

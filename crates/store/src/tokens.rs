@@ -41,13 +41,26 @@ pub async fn current_for_merchant(
 }
 
 /// The merchant's valid token, or `new` stored as that token if it has none: one transaction
-/// that holds the merchant's row, so concurrent first calls all get the same token.
-pub async fn current_or_insert(db: &Db, new: &TokenRow) -> Result<TokenRow, StoreError> {
+/// that holds the merchant's row, so concurrent first calls all get the same token. None when
+/// the merchant's secret is no longer `secret_hash` (rotated since the caller checked it): no
+/// token may outlive a rotation.
+pub async fn current_or_insert(
+    db: &Db,
+    new: &TokenRow,
+    secret_hash: &str,
+) -> Result<Option<TokenRow>, StoreError> {
     let mut tx = db.begin().await?;
-    sqlx::query(&format!("SELECT imp_code FROM merchants WHERE imp_code = $1{}", db.for_update()))
-        .bind(&new.merchant_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let current_hash: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT secret_hash FROM merchants WHERE imp_code = $1{}",
+        db.for_update()
+    ))
+    .bind(&new.merchant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if current_hash.as_deref() != Some(secret_hash) {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     let row = sqlx::query(
         "SELECT token_hash, merchant_id, token_sealed, issued_at, expires_at FROM access_tokens WHERE merchant_id = $1 AND expires_at > $2 ORDER BY expires_at DESC LIMIT 1",
     )
@@ -64,7 +77,7 @@ pub async fn current_or_insert(db: &Db, new: &TokenRow) -> Result<TokenRow, Stor
             expires_at: row.try_get(4)?,
         };
         tx.rollback().await?;
-        return Ok(current);
+        return Ok(Some(current));
     }
     sqlx::query("DELETE FROM access_tokens WHERE merchant_id = $1 AND expires_at < $2")
         .bind(&new.merchant_id)
@@ -83,7 +96,7 @@ pub async fn current_or_insert(db: &Db, new: &TokenRow) -> Result<TokenRow, Stor
     .await?;
     tx.commit().await?;
     db.durable().await?;
-    Ok(new.clone())
+    Ok(Some(new.clone()))
 }
 
 /// Moves a token's expiry forward (never backward: another node may have extended it already).

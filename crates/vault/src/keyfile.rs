@@ -2,7 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::alphabet;
@@ -127,8 +127,56 @@ fn create_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// `create_new` makes creation atomic: we never overwrite a key that may already seal data.
+/// Writes the key to a fresh temporary file (created 0600 with `create_new`, fsynced) and links
+/// it in as `path` only if `path` does not exist yet: never a partly written key file, and never
+/// an overwritten key that may already seal data.
 fn create_key_file(path: &Path, key: &[u8; KEY_LEN]) -> io::Result<()> {
+    let temp = write_temp(path, key)?;
+    let linked = fs::hard_link(&temp, path);
+    let _ = fs::remove_file(&temp);
+    linked?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Writes `key` durably at `path`, replacing it: temporary file 0600, fsync, rename, fsync of the
+/// directory. For rotation's pending key, which must be on disk before any row is re-wrapped.
+pub(crate) fn write_key_file(path: &Path, key: &[u8; KEY_LEN]) -> io::Result<()> {
+    let temp = write_temp(path, key)?;
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    sync_dir(path);
+    Ok(())
+}
+
+/// Ends a rotation: the current key file stays as `master.key.<retired_key_id>.old` (a hard link,
+/// so it exists before the swap), then `pending` is renamed over `master.key`. Returns the path
+/// of the kept old key.
+pub(crate) fn install_key_file(
+    data_dir: &Path,
+    pending: &Path,
+    retired_key_id: &str,
+) -> io::Result<PathBuf> {
+    let current = data_dir.join(KEY_FILE_NAME);
+    let kept = data_dir.join(format!("{KEY_FILE_NAME}.{retired_key_id}.old"));
+    match fs::hard_link(&current, &kept) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    sync_dir(&kept);
+    fs::rename(pending, &current)?;
+    sync_dir(&current);
+    Ok(kept)
+}
+
+/// `<path>.<random>.tmp`, created with `create_new` and mode 0600, holding the key, fsynced.
+fn write_temp(path: &Path, key: &[u8; KEY_LEN]) -> io::Result<PathBuf> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.tmp", hex::encode(rand::random::<[u8; 6]>())));
+    let temp = PathBuf::from(name);
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -136,20 +184,18 @@ fn create_key_file(path: &Path, key: &[u8; KEY_LEN]) -> io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
+    let mut file = options.open(&temp)?;
     let text = key_hex(key);
     let written = file
         .write_all(text.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all());
     if let Err(e) = written {
-        // The file is ours and nothing was sealed under it yet: remove it so the next start can retry.
         drop(file);
-        let _ = fs::remove_file(path);
+        let _ = fs::remove_file(&temp);
         return Err(e);
     }
-    sync_dir(path);
-    Ok(())
+    Ok(temp)
 }
 
 /// Makes the new directory entry durable: losing the key file after a crash would lose every

@@ -104,6 +104,24 @@ impl Vault {
         Self::from_secret(envelope::random_key())
     }
 
+    /// Writes this key durably to `path` (a temporary file created 0600, fsynced, renamed into
+    /// place, directory fsynced): rotation's pending key, on disk before any row changes.
+    pub fn write_key_file(&self, path: &Path) -> Result<(), VaultError> {
+        keyfile::write_key_file(path, &self.master)
+            .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))
+    }
+
+    /// Makes the key file `pending` the data directory's `master.key`, keeping the key it
+    /// replaces as `master.key.<retired_key_id>.old`; returns where the old key was kept.
+    pub fn install_key_file(
+        data_dir: &Path,
+        pending: &Path,
+        retired_key_id: &str,
+    ) -> Result<std::path::PathBuf, VaultError> {
+        keyfile::install_key_file(data_dir, pending, retired_key_id)
+            .map_err(|e| VaultError::Io(format!("{}: {e}", data_dir.display())))
+    }
+
     /// The master key as 64 lowercase hex characters, for writing a new key file during rotation.
     pub fn master_key_hex(&self) -> Zeroizing<String> {
         keyfile::key_hex(&self.master)

@@ -374,3 +374,43 @@ fn key_wrap_itself_is_bound_to_aad() {
         Err(VaultError::OpenFailed)
     ));
 }
+
+#[test]
+fn first_key_file_leaves_no_temporary_file_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Vault::load_or_create(dir.path(), None).expect("create");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["master.key".to_owned()]);
+}
+
+#[test]
+fn rotation_key_files_are_private_and_keep_the_old_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = Vault::load_or_create(dir.path(), None).expect("create");
+    let new = Vault::generate();
+    let pending = dir.path().join("master.key.new");
+    new.write_key_file(&pending).expect("write pending");
+    #[cfg(unix)]
+    assert_eq!(mode_of(&pending), 0o600);
+    assert_eq!(Vault::from_key_file(&pending).expect("pending").key_id(), new.key_id());
+
+    let kept = Vault::install_key_file(dir.path(), &pending, old.key_id()).expect("install");
+    assert_eq!(kept, dir.path().join(format!("master.key.{}.old", old.key_id())));
+    assert!(!pending.exists());
+    let current = Vault::from_key_file(&dir.path().join("master.key")).expect("current");
+    assert_eq!(current.key_id(), new.key_id());
+    assert_eq!(Vault::from_key_file(&kept).expect("kept").key_id(), old.key_id());
+    #[cfg(unix)]
+    {
+        assert_eq!(mode_of(&kept), 0o600);
+        assert_eq!(mode_of(&dir.path().join("master.key")), 0o600);
+    }
+    let leftovers = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .filter(|e| e.as_ref().expect("entry").file_name().to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(leftovers, 0, "no temporary file is left");
+}

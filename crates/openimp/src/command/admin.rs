@@ -3,23 +3,29 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use openimp_pg::sandbox::SandboxPg;
-use openimp_service::merchants::{NewChannel, NewMerchant};
+use openimp_service::merchants::{MerchantCredentials, NewChannel, NewMerchant};
 use openimp_service::{Gateway, GatewayConfig};
 use openimp_vault::{Aad, Vault};
 
 use crate::config::DataOptions;
+use crate::datalock::{DataLock, LockMode};
+use crate::secret::SecretSource;
 
-async fn gateway(data: &DataOptions) -> anyhow::Result<Gateway> {
+/// A gateway for one administration command, with the shared master-key lock it holds while
+/// it runs (so `vault rotate` cannot retire the key under it).
+pub(super) async fn gateway(data: &DataOptions) -> anyhow::Result<(Gateway, DataLock)> {
+    let lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::ZERO));
-    Ok(Gateway::new(
+    let gateway = Gateway::new(
         db,
         vault,
         sandbox,
@@ -28,10 +34,11 @@ async fn gateway(data: &DataOptions) -> anyhow::Result<Gateway> {
             reconcile_after: Duration::from_secs(60),
             crash_after_pg_call: false,
         },
-    ))
+    );
+    Ok((gateway, lock))
 }
 
-fn service_error(err: openimp_core::ApiError) -> anyhow::Error {
+pub(super) fn service_error(err: openimp_core::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{err}")
 }
 
@@ -59,6 +66,19 @@ pub enum MerchantCommand {
         /// json or form (application/x-www-form-urlencoded).
         #[arg(long, default_value = "json", value_parser = ["json", "form"])]
         format: String,
+        /// Accept a loopback, private or other special-purpose address (the servers need
+        /// --allow-private-webhooks too, or they refuse to deliver there).
+        #[arg(long, env = "OPENIMP_ALLOW_PRIVATE_WEBHOOKS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+        allow_private_webhooks: bool,
+    },
+    /// Issue a new REST API secret (printed once) and revoke all the merchant's access tokens;
+    /// the old secret stops working at once, old tokens within a second on every node.
+    RotateSecret {
+        #[arg(long)]
+        merchant: String,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the merchant's whsec_ webhook signing secret (created on first use).
     WebhookSecret {
@@ -72,11 +92,14 @@ pub struct MerchantCreate {
     #[arg(long)]
     name: String,
     /// Keep the REST API key your servers already use with i'mport.
-    #[arg(long, requires = "imp_secret")]
+    #[arg(long)]
     imp_key: Option<String>,
     /// Keep the REST API secret your servers already use (stored only as a hash).
-    #[arg(long, requires = "imp_key", hide_env_values = true)]
+    #[arg(long, env = "OPENIMP_IMP_SECRET", requires = "imp_key", hide_env_values = true)]
     imp_secret: Option<String>,
+    /// File holding --imp-secret (`-`: standard input).
+    #[arg(long, env = "OPENIMP_IMP_SECRET_FILE", requires = "imp_key")]
+    imp_secret_file: Option<PathBuf>,
     /// Print exactly one JSON object.
     #[arg(long)]
     json: bool,
@@ -85,39 +108,47 @@ pub struct MerchantCreate {
 impl MerchantCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
         match self {
-            MerchantCommand::SetWebhook { merchant, url, format } => {
-                return super::webhooks::set_webhook(data, &merchant, Some(&url), &format).await
+            MerchantCommand::SetWebhook { merchant, url, format, allow_private_webhooks } => {
+                return super::webhooks::set_webhook(
+                    data,
+                    &merchant,
+                    Some(&url),
+                    &format,
+                    allow_private_webhooks,
+                )
+                .await
             }
             MerchantCommand::WebhookSecret { merchant } => {
                 return super::webhooks::print_secret(data, &merchant).await
             }
             _ => {}
         }
-        let gateway = gateway(data).await?;
+        let (gateway, _lock) = gateway(data).await?;
         match self {
             MerchantCommand::SetWebhook { .. } | MerchantCommand::WebhookSecret { .. } => {}
+            MerchantCommand::RotateSecret { merchant, json } => {
+                let credentials = gateway.rotate_secret(&merchant).await.map_err(service_error)?;
+                print_credentials(&credentials, json, "new REST API secret");
+            }
             MerchantCommand::Create(args) => {
+                let imp_secret = SecretSource {
+                    flag: "imp-secret",
+                    value: args.imp_secret,
+                    file: args.imp_secret_file,
+                }
+                .resolve()?;
+                if args.imp_key.is_some() != imp_secret.is_some() {
+                    bail!("--imp-key and --imp-secret (or --imp-secret-file) go together");
+                }
                 let credentials = gateway
                     .create_merchant(NewMerchant {
                         name: args.name,
                         imp_key: args.imp_key,
-                        imp_secret: args.imp_secret,
+                        imp_secret,
                     })
                     .await
                     .map_err(service_error)?;
-                if args.json {
-                    let json = serde_json::json!({
-                        "imp_code": credentials.imp_code,
-                        "imp_key": credentials.imp_key,
-                        "imp_secret": credentials.imp_secret,
-                    });
-                    println!("{json}");
-                } else {
-                    println!("merchant code (IMP.init): {}", credentials.imp_code);
-                    println!("REST API key:             {}", credentials.imp_key);
-                    println!("REST API secret:          {}", credentials.imp_secret);
-                    println!("(the secret is stored only as a hash: keep it now)");
-                }
+                print_credentials(&credentials, args.json, "REST API secret");
             }
             MerchantCommand::List { json } => {
                 let merchants = openimp_store::merchants::list(&gateway.db).await?;
@@ -135,6 +166,23 @@ impl MerchantCommand {
             }
         }
         Ok(())
+    }
+}
+
+/// A merchant's credentials, shown once: the secret is stored only as a hash.
+fn print_credentials(credentials: &MerchantCredentials, json: bool, secret_label: &str) {
+    if json {
+        let json = serde_json::json!({
+            "imp_code": credentials.imp_code,
+            "imp_key": credentials.imp_key,
+            "imp_secret": credentials.imp_secret,
+        });
+        println!("{json}");
+    } else {
+        println!("merchant code (IMP.init): {}", credentials.imp_code);
+        println!("REST API key:             {}", credentials.imp_key);
+        println!("{:<26}{}", format!("{secret_label}:"), credentials.imp_secret);
+        println!("(the secret is stored only as a hash: keep it now)");
     }
 }
 
@@ -180,37 +228,48 @@ pub struct ChannelAdd {
     /// Refuse REST billing-key issue and keyed charges (a window-only billing contract).
     #[arg(long)]
     no_keyed_billing: bool,
-    /// KG Inicis web-standard signKey.
-    #[arg(long)]
+    /// KG Inicis web-standard signKey (or OPENIMP_SIGN_KEY, or --sign-key-file).
+    #[arg(long, env = "OPENIMP_SIGN_KEY", hide_env_values = true)]
     sign_key: Option<String>,
-    /// KG Inicis INIAPI key.
-    #[arg(long)]
+    #[arg(long, env = "OPENIMP_SIGN_KEY_FILE")]
+    sign_key_file: Option<PathBuf>,
+    /// KG Inicis INIAPI key (or OPENIMP_INIAPI_KEY, or --iniapi-key-file).
+    #[arg(long, env = "OPENIMP_INIAPI_KEY", hide_env_values = true)]
     iniapi_key: Option<String>,
-    /// KG Inicis INIAPI IV.
-    #[arg(long)]
+    #[arg(long, env = "OPENIMP_INIAPI_KEY_FILE")]
+    iniapi_key_file: Option<PathBuf>,
+    /// KG Inicis INIAPI IV (or OPENIMP_INIAPI_IV, or --iniapi-iv-file).
+    #[arg(long, env = "OPENIMP_INIAPI_IV", hide_env_values = true)]
     iniapi_iv: Option<String>,
-    /// KG Inicis billing merchantKey.
-    #[arg(long)]
+    #[arg(long, env = "OPENIMP_INIAPI_IV_FILE")]
+    iniapi_iv_file: Option<PathBuf>,
+    /// KG Inicis billing merchantKey (or OPENIMP_MERCHANT_KEY, or --merchant-key-file).
+    #[arg(long, env = "OPENIMP_MERCHANT_KEY", hide_env_values = true)]
     merchant_key: Option<String>,
-    /// KICC secret key.
-    #[arg(long)]
+    #[arg(long, env = "OPENIMP_MERCHANT_KEY_FILE")]
+    merchant_key_file: Option<PathBuf>,
+    /// KICC secret key (or OPENIMP_KICC_SECRET_KEY, or --kicc-secret-key-file).
+    #[arg(long, env = "OPENIMP_KICC_SECRET_KEY", hide_env_values = true)]
     kicc_secret_key: Option<String>,
+    #[arg(long, env = "OPENIMP_KICC_SECRET_KEY_FILE")]
+    kicc_secret_key_file: Option<PathBuf>,
 }
 
 impl ChannelCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
-        let gateway = gateway(data).await?;
+        let (gateway, _lock) = gateway(data).await?;
         match self {
             ChannelCommand::Add(args) => {
                 let mut secrets = BTreeMap::new();
-                for (name, value) in [
-                    ("sign_key", args.sign_key),
-                    ("iniapi_key", args.iniapi_key),
-                    ("iniapi_iv", args.iniapi_iv),
-                    ("merchant_key", args.merchant_key),
-                    ("kicc_secret_key", args.kicc_secret_key),
+                for (name, value, file) in [
+                    ("sign_key", args.sign_key, args.sign_key_file),
+                    ("iniapi_key", args.iniapi_key, args.iniapi_key_file),
+                    ("iniapi_iv", args.iniapi_iv, args.iniapi_iv_file),
+                    ("merchant_key", args.merchant_key, args.merchant_key_file),
+                    ("kicc_secret_key", args.kicc_secret_key, args.kicc_secret_key_file),
                 ] {
-                    if let Some(value) = value {
+                    let flag = name.replace('_', "-");
+                    if let Some(value) = (SecretSource { flag: &flag, value, file }).resolve()? {
                         secrets.insert(name.to_owned(), value);
                     }
                 }
@@ -297,7 +356,7 @@ impl SandboxCommand {
                 }
             }
             SandboxCommand::Deposit { imp_uid, json } => {
-                let gateway = gateway(data).await?;
+                let (gateway, _lock) = gateway(data).await?;
                 let payment =
                     gateway.sandbox_deposit(None, &imp_uid).await.map_err(service_error)?;
                 if json {
@@ -324,44 +383,62 @@ pub enum VaultCommand {
     /// Re-wrap every data key under a new master key. Stop the servers first: they hold the
     /// old key in memory.
     Rotate {
-        /// The new master key (hex or base64); generated when absent. Required when the
-        /// current key comes from OPENIMP_MASTER_KEY.
-        #[arg(long, hide_env_values = true)]
+        /// The new master key (hex or base64; or OPENIMP_NEW_MASTER_KEY, or
+        /// --new-master-key-file); generated when absent. Required when the current key comes
+        /// from OPENIMP_MASTER_KEY.
+        #[arg(long, env = "OPENIMP_NEW_MASTER_KEY", hide_env_values = true)]
         new_master_key: Option<String>,
+        #[arg(long, env = "OPENIMP_NEW_MASTER_KEY_FILE")]
+        new_master_key_file: Option<PathBuf>,
     },
 }
 
 impl VaultCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
         match self {
-            VaultCommand::Rotate { new_master_key } => rotate(data, new_master_key).await,
+            VaultCommand::Rotate { new_master_key, new_master_key_file } => {
+                let new_master_key = SecretSource {
+                    flag: "new-master-key",
+                    value: new_master_key,
+                    file: new_master_key_file,
+                }
+                .resolve()?;
+                rotate(data, new_master_key).await
+            }
         }
     }
 }
 
-/// Rotation is restartable: the new key is written to `master.key.new` before any row changes,
-/// rows already under the new key are skipped, and the key files swap only at the end.
+/// Rotation holds the master-key lock exclusively, so no server or command uses the old key
+/// meanwhile. It is restartable: the new key is durably in `master.key.new` before any row
+/// changes, rows already under the new key are skipped, and the key files swap only at the end,
+/// the old one kept as `master.key.<old id>.old`.
 async fn rotate(data: &DataOptions, new_master_key: Option<String>) -> anyhow::Result<()> {
+    let _exclusive = data.lock(LockMode::Exclusive).await?;
     let from_env = data.master_key.is_some();
     if from_env && new_master_key.is_none() {
         bail!("the master key comes from OPENIMP_MASTER_KEY: pass --new-master-key and update the variable afterwards");
     }
     let old = data.open_vault()?;
     let pending_file = data.data_dir.join("master.key.new");
-    let new = match (&new_master_key, pending_file.exists()) {
-        (Some(key), _) => Vault::from_key_str(key).context("bad --new-master-key")?,
-        (None, true) => {
-            Vault::from_key_file(&pending_file).context("cannot read master.key.new")?
-        }
-        (None, false) => Vault::generate(),
+    let pending = if pending_file.exists() {
+        Some(Vault::from_key_file(&pending_file).context("cannot read master.key.new")?)
+    } else {
+        None
     };
-    if !from_env {
-        std::fs::write(&pending_file, new.master_key_hex().as_bytes())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&pending_file, std::fs::Permissions::from_mode(0o600))?;
+    let new = match (&new_master_key, pending) {
+        (Some(key), pending) => {
+            let new = Vault::from_key_str(key).context("bad --new-master-key")?;
+            if pending.as_ref().is_some_and(|p| p.key_id() != new.key_id()) {
+                bail!("a rotation to another key did not finish (master.key.new): run `openimp vault rotate` without --new-master-key to finish it first");
+            }
+            new
         }
+        (None, Some(pending)) => pending,
+        (None, None) => Vault::generate(),
+    };
+    if !from_env && !pending_file.exists() {
+        new.write_key_file(&pending_file)?;
     }
     let db = data.open_db().await?;
     let mut rotated = 0usize;
@@ -404,10 +481,11 @@ async fn rotate(data: &DataOptions, new_master_key: Option<String>) -> anyhow::R
             rotated += 1;
         }
     }
-    if !from_env {
-        std::fs::rename(&pending_file, data.key_file())?;
-    }
     println!("re-wrapped {rotated} sealed values; master key is now {}", new.key_id());
+    if !from_env {
+        let kept = Vault::install_key_file(&data.data_dir, &pending_file, old.key_id())?;
+        println!("the previous key is kept in {}", kept.display());
+    }
     if from_env {
         println!("set OPENIMP_MASTER_KEY to the new key before starting the servers again");
     }

@@ -46,15 +46,16 @@ enum Command {
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        let data = self.data.prepare()?;
         match self.command {
-            Command::Serve(args) => serve::run(&self.data, args).await,
-            Command::Migrate => admin::migrate(&self.data).await,
-            Command::Merchant(command) => command.run(&self.data).await,
-            Command::Channel(command) => command.run(&self.data).await,
-            Command::Sandbox(command) => command.run(&self.data).await,
-            Command::Vault(command) => command.run(&self.data).await,
-            Command::Worker(args) => worker::run(&self.data, args).await,
-            Command::Webhooks(command) => command.run(&self.data).await,
+            Command::Serve(args) => serve::run(&data, args).await,
+            Command::Migrate => admin::migrate(&data).await,
+            Command::Merchant(command) => command.run(&data).await,
+            Command::Channel(command) => command.run(&data).await,
+            Command::Sandbox(command) => command.run(&data).await,
+            Command::Vault(command) => command.run(&data).await,
+            Command::Worker(args) => worker::run(&data, args).await,
+            Command::Webhooks(command) => command.run(&data).await,
         }
     }
 }

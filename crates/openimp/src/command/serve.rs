@@ -8,10 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use openimp_pg::sandbox::SandboxPg;
+use openimp_service::login_limit::LoginLimit;
 use openimp_service::merchants::NewMerchant;
 use openimp_service::{Gateway, GatewayConfig};
 
 use crate::config::DataOptions;
+use crate::datalock::LockMode;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -34,6 +36,13 @@ pub struct ServeArgs {
     /// links; `http://<listen address>` by default.
     #[arg(long, env = "OPENIMP_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Failed getToken attempts per imp_key, and per client address, before further attempts
+    /// are refused (HTTP 429) until the window ends.
+    #[arg(long, env = "OPENIMP_LOGIN_MAX_FAILURES", default_value_t = openimp_service::login_limit::DEFAULT_MAX_FAILURES)]
+    login_max_failures: u32,
+    /// The window, in seconds, in which failed getToken attempts are counted.
+    #[arg(long, env = "OPENIMP_LOGIN_WINDOW_SECS", default_value_t = openimp_service::login_limit::DEFAULT_WINDOW.as_secs())]
+    login_window_secs: u64,
     /// Log lines as JSON.
     #[arg(long)]
     log_json: bool,
@@ -46,6 +55,7 @@ pub struct ServeArgs {
 
 pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    let _master_key_lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(
@@ -63,7 +73,11 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
                 crash_after_pg_call: args.fault_crash_after_pg_call,
             },
         )
-        .with_webhook_options(args.worker.webhook_options()),
+        .with_webhook_options(args.worker.webhook_options())
+        .with_login_limit(LoginLimit {
+            max_failures: args.login_max_failures,
+            window: Duration::from_secs(args.login_window_secs),
+        }),
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -89,7 +103,10 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     tracing::info!(%address, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // The peer address reaches getToken's failure throttle through ConnectInfo.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
     if let Some(health) = health {
@@ -135,15 +152,20 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// On an empty database, creates a demo merchant and prints how to use it. Its credentials are
-/// kept in `<data-dir>/demo-merchant.json` (mode 0600) so later starts can print them again:
-/// a convenience for the sandbox, never used for a real merchant.
+/// On the first start of an empty embedded (SQLite) database, creates a demo merchant, keeps
+/// its credentials in `<data-dir>/demo-merchant.json` (0600) and prints its secret, this once.
+/// Later starts print its code and key and where the secret is, never the secret (stdout ends
+/// up in logs). PostgreSQL is a production setup: no demo merchant there.
 async fn ensure_demo_merchant(
     data: &DataOptions,
     gateway: &Gateway,
     listen: SocketAddr,
 ) -> anyhow::Result<()> {
+    if data.database_url.is_some() {
+        return Ok(());
+    }
     let base = format!("http://{listen}");
+    let demo_file = data.demo_file();
     if openimp_store::merchants::count(&gateway.db).await? == 0 {
         let credentials = gateway
             .create_merchant(NewMerchant {
@@ -158,31 +180,43 @@ async fn ensure_demo_merchant(
             "imp_key": credentials.imp_key,
             "imp_secret": credentials.imp_secret,
         });
-        if data.database_url.is_none() {
-            write_private(&data.demo_file(), &serde_json::to_string_pretty(&json)?)?;
-        }
-        print_demo(&json, &base)?;
-    } else if let Ok(text) = std::fs::read_to_string(data.demo_file()) {
+        write_private(&demo_file, &serde_json::to_string_pretty(&json)?)?;
+        print_demo(&json, &base, &demo_file, true)?;
+    } else if let Ok(text) = std::fs::read_to_string(&demo_file) {
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
-            print_demo(&json, &base)?;
+            print_demo(&json, &base, &demo_file, false)?;
         }
     }
     Ok(())
 }
 
-fn print_demo(json: &serde_json::Value, base: &str) -> anyhow::Result<()> {
+fn print_demo(
+    json: &serde_json::Value,
+    base: &str,
+    demo_file: &std::path::Path,
+    created: bool,
+) -> anyhow::Result<()> {
     let field = |name: &str| json.get(name).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     let mut out = std::io::stdout().lock();
     writeln!(out, "demo merchant (sandbox PG, test mode):")?;
     writeln!(out, "  merchant code (IMP.init): {}", field("imp_code"))?;
     writeln!(out, "  REST API key:             {}", field("imp_key"))?;
-    writeln!(out, "  REST API secret:          {}", field("imp_secret"))?;
-    writeln!(
-        out,
-        "  try: curl -s -X POST {base}/users/getToken -H 'Content-Type: application/json' -d '{{\"imp_key\":\"{}\",\"imp_secret\":\"{}\"}}'",
-        field("imp_key"),
-        field("imp_secret")
-    )?;
+    if created {
+        writeln!(out, "  REST API secret:          {}", field("imp_secret"))?;
+        writeln!(
+            out,
+            "  (printed this once; also kept in {}, readable only by you)",
+            demo_file.display()
+        )?;
+        writeln!(
+            out,
+            "  try: curl -s -X POST {base}/users/getToken -H 'Content-Type: application/json' -d '{{\"imp_key\":\"{}\",\"imp_secret\":\"{}\"}}'",
+            field("imp_key"),
+            field("imp_secret")
+        )?;
+    } else {
+        writeln!(out, "  REST API secret:          in {}", demo_file.display())?;
+    }
     out.flush()?;
     Ok(())
 }

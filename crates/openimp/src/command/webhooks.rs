@@ -2,35 +2,13 @@
 //! (`openimp merchant set-webhook`, `openimp merchant webhook-secret`).
 
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use openimp_pg::sandbox::SandboxPg;
-use openimp_service::{Gateway, GatewayConfig};
+use openimp_service::webhook::WebhookOptions;
 use openimp_store::webhooks::OutboxFilter;
 
+use super::admin::{gateway, service_error};
 use crate::config::DataOptions;
-
-async fn gateway(data: &DataOptions) -> anyhow::Result<Gateway> {
-    let vault = data.open_vault()?;
-    let db = data.open_db().await?;
-    let sandbox = Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::ZERO));
-    Ok(Gateway::new(
-        db,
-        vault,
-        sandbox,
-        GatewayConfig {
-            pg_timeout: Duration::from_secs(30),
-            reconcile_after: Duration::from_secs(60),
-            crash_after_pg_call: false,
-        },
-    ))
-}
-
-fn service_error(err: openimp_core::ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{err}")
-}
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
@@ -72,7 +50,7 @@ pub struct WebhookList {
 
 impl WebhooksCommand {
     pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
-        let gateway = gateway(data).await?;
+        let (gateway, _lock) = gateway(data).await?;
         let mut out = std::io::stdout().lock();
         match self {
             WebhooksCommand::List(args) => {
@@ -139,8 +117,11 @@ pub async fn set_webhook(
     merchant: &str,
     url: Option<&str>,
     format: &str,
+    allow_private: bool,
 ) -> anyhow::Result<()> {
-    let gateway = gateway(data).await?;
+    let (gateway, _lock) = gateway(data).await?;
+    let options = WebhookOptions { allow_private, ..WebhookOptions::default() };
+    let gateway = gateway.with_webhook_options(options);
     let url = url.map(str::trim).filter(|u| !u.is_empty());
     gateway.set_webhook_endpoint(merchant, url, format).await.map_err(service_error)?;
     match url {
@@ -152,7 +133,7 @@ pub async fn set_webhook(
 
 /// `openimp merchant webhook-secret`: prints the whsec_ signing secret (created on first use).
 pub async fn print_secret(data: &DataOptions, merchant: &str) -> anyhow::Result<()> {
-    let gateway = gateway(data).await?;
+    let (gateway, _lock) = gateway(data).await?;
     let secret = gateway.webhook_secret(merchant).await.map_err(service_error)?;
     println!("{secret}");
     Ok(())

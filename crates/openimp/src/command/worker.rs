@@ -13,6 +13,7 @@ use openimp_service::worker::WorkerConfig;
 use openimp_service::{Gateway, GatewayConfig};
 
 use crate::config::DataOptions;
+use crate::datalock::LockMode;
 
 /// Options of the worker loops, shared by `openimp serve` and `openimp worker`.
 #[derive(Debug, Clone, Args)]
@@ -87,6 +88,7 @@ pub struct WorkerArgs {
 
 pub async fn run(data: &DataOptions, args: WorkerArgs) -> anyhow::Result<()> {
     super::serve::init_logging(args.log_json);
+    let _master_key_lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(
