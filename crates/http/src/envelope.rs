@@ -55,4 +55,11 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// A refusal with an HTTP status no [`ApiError`] maps to (408, 414, 431): `code` -1 and a
+/// message, like every other failure.
+pub fn failure(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    (status, Json(json!({ "code": -1, "message": message, "response": null }))).into_response()
+}
+
 pub type HttpResult = Result<Response, HttpError>;

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod requests;
+pub mod server;
 pub mod window;
 
 use std::sync::Arc;

@@ -42,10 +42,13 @@ pub struct ServeArgs {
     fault_crash_after_pg_call: bool,
     #[command(flatten)]
     worker: super::worker::WorkerOptions,
+    #[command(flatten)]
+    limits: crate::config::ServerLimitOptions,
 }
 
 pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    let limits = args.limits.limits(Duration::from_secs(args.pg_timeout_secs))?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(
@@ -89,7 +92,7 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     tracing::info!(%address, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    openimp_http::server::serve(listener, app, limits, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
     if let Some(health) = health {
