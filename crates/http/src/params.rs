@@ -75,6 +75,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A typed path parameter (`/payments/{imp_uid}`) whose rejection, bad UTF-8 in a
+/// percent-encoded segment say, is the 400 envelope instead of axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(HttpError(ApiError::invalid(format!(
+                "요청 주소가 올바르지 않습니다. (invalid path: {})",
+                rejection.body_text()
+            )))),
+        }
+    }
+}
+
 /// Parses a body into a JSON value. An empty body is an empty object.
 pub fn body_value(content_type: &str, bytes: &[u8]) -> Result<Value, HttpError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
