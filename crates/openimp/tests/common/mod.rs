@@ -266,6 +266,8 @@ pub struct ServerOpts {
     pub fault_crash_after_pg_call: bool,
     /// Extra environment, e.g. `RUST_LOG`.
     pub env: Vec<(String, String)>,
+    /// Extra `openimp serve` arguments, e.g. `--pg-timeout-secs 1`.
+    pub args: Vec<String>,
 }
 
 pub struct TestServer {
@@ -310,6 +312,7 @@ impl TestServer {
         if opts.fault_crash_after_pg_call {
             cmd.arg("--fault-crash-after-pg-call");
         }
+        cmd.args(&opts.args);
         cmd.env_remove("OPENIMP_MASTER_KEY");
         for (k, v) in &opts.env {
             cmd.env(k, v);
