@@ -1,7 +1,11 @@
 //! The `{code, message, response}` envelope of every answer, and the one place where an
 //! [`ApiError`] becomes an HTTP response.
 
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -54,6 +58,36 @@ impl IntoResponse for HttpError {
         (status, Json(json!({ "code": code, "message": message, "response": null })))
             .into_response()
     }
+}
+
+/// A refusal with an HTTP status no [`ApiError`] maps to (408, 414, 431): `code` -1 and a
+/// message, like every other failure.
+pub fn failure(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    (status, Json(json!({ "code": -1, "message": message, "response": null }))).into_response()
+}
+
+/// Wraps an error answer that is not already JSON or an HTML page (a rejection of an axum
+/// extractor the handlers do not replace, say) in the envelope, keeping its status.
+pub async fn ensure_envelope(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if status.as_u16() < 400 || content_type.contains("json") || content_type.contains("html") {
+        return response;
+    }
+    let detail = match to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let reason = status.canonical_reason().unwrap_or("error");
+    let detail = if detail.is_empty() { reason.to_owned() } else { detail };
+    failure(status, format!("요청을 처리할 수 없습니다. ({detail})"))
 }
 
 pub type HttpResult = Result<Response, HttpError>;

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod requests;
+pub mod server;
 pub mod window;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), meta::refuse_while_db_down))
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(envelope::ensure_envelope))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id = %openimp_core::ids::random_hex(6))
         }))

@@ -6,15 +6,17 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::envelope::HttpError;
+use crate::envelope::{failure, HttpError};
 use openimp_core::ApiError;
 
 /// Largest request body accepted.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// A typed body, from JSON or form-urlencoded (bracket keys), chosen by `Content-Type`.
 pub struct Body<T>(pub T);
@@ -23,7 +25,7 @@ pub struct Body<T>(pub T);
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = HttpError;
+    type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let content_type = request
@@ -32,23 +34,62 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|err| {
-            HttpError(ApiError::invalid(format!("요청 본문을 읽을 수 없습니다. ({err})")))
-        })?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|err| unreadable_body(&err))?;
         if bytes.len() > MAX_BODY_BYTES {
-            return Err(HttpError(ApiError::invalid("요청 본문이 너무 큽니다. (body too large)")));
+            return Err(too_large().into_response());
         }
-        let value = body_value(&content_type, &bytes)?;
-        typed(value).map(Body)
+        let value = body_value(&content_type, &bytes).map_err(IntoResponse::into_response)?;
+        typed(value).map(Body).map_err(IntoResponse::into_response)
     }
+}
+
+/// The refusal of a body larger than [`MAX_BODY_BYTES`].
+pub fn too_large() -> HttpError {
+    HttpError(ApiError::invalid(format!(
+        "요청 본문이 너무 큽니다. (the body is larger than {MAX_BODY_BYTES} bytes)"
+    )))
+}
+
+/// The answer to a body that could not be read: 408 when the client was too slow to send it
+/// (the server's body timeout), 400 otherwise.
+pub fn unreadable_body(err: &(dyn std::error::Error + 'static)) -> Response {
+    let timed_out = std::iter::successors(Some(err), |err| err.source())
+        .any(|err| err.is::<tower_http::timeout::TimeoutError>());
+    if timed_out {
+        return failure(
+            StatusCode::REQUEST_TIMEOUT,
+            "요청 본문을 제시간에 받지 못했습니다. (the request body did not arrive in time)",
+        );
+    }
+    HttpError(ApiError::invalid(format!("요청 본문을 읽을 수 없습니다. ({err})"))).into_response()
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = parse_brackets(parts.uri.query().unwrap_or("").as_bytes());
+        let value = parse_brackets(parts.uri.query().unwrap_or("").as_bytes())?;
         typed(value).map(Query)
+    }
+}
+
+/// A typed path parameter (`/payments/{imp_uid}`) whose rejection, bad UTF-8 in a
+/// percent-encoded segment say, is the 400 envelope instead of axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(HttpError(ApiError::invalid(format!(
+                "요청 주소가 올바르지 않습니다. (invalid path: {})",
+                rejection.body_text()
+            )))),
+        }
     }
 }
 
@@ -62,7 +103,7 @@ pub fn body_value(content_type: &str, bytes: &[u8]) -> Result<Value, HttpError> 
     if content_type.starts_with("application/x-www-form-urlencoded")
         || (!content_type.contains("json") && !looks_json)
     {
-        return Ok(parse_brackets(bytes));
+        return parse_brackets(bytes);
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|err| {
         HttpError(ApiError::invalid(format!(
@@ -85,95 +126,123 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, HttpError> {
     })
 }
 
+/// Most bracket segments one key may have (`a[b][c]` has 3). i'mport's own forms nest 2 deep;
+/// without a cap a 9 KB key of `[x]`s once nested deep enough to overflow a worker's stack.
+pub const MAX_KEY_SEGMENTS: usize = 8;
+
+/// Most parameters one body or query string may carry (the largest i'mport form, a batch of
+/// schedules, has well under this).
+pub const MAX_PARAMETERS: usize = 1000;
+
 /// Turns `a[b][0]=x&a[b][1]=y&c[]=1&c[]=2&d=3` into nested JSON (strings at the leaves; a key
-/// given several times becomes an array).
-pub fn parse_brackets(input: &[u8]) -> Value {
+/// given several times becomes an array). Refuses more than [`MAX_PARAMETERS`] keys or a key
+/// of more than [`MAX_KEY_SEGMENTS`] segments. Iterative throughout: no recursion per segment.
+pub fn parse_brackets(input: &[u8]) -> Result<Value, HttpError> {
     let mut root = Value::Object(Map::new());
-    for (key, value) in form_urlencoded::parse(input) {
-        let segments = split_key(&key);
+    for (count, (key, value)) in form_urlencoded::parse(input).enumerate() {
+        if count >= MAX_PARAMETERS {
+            return Err(HttpError(ApiError::invalid(format!(
+                "요청 파라메터가 너무 많습니다. (more than {MAX_PARAMETERS} parameters)"
+            ))));
+        }
+        let segments = split_key(&key)?;
         insert(&mut root, &segments, Value::String(value.into_owned()));
     }
-    arrays_from_indexed(root)
+    arrays_from_indexed(&mut root);
+    Ok(root)
 }
 
-fn split_key(key: &str) -> Vec<String> {
+fn split_key(key: &str) -> Result<Vec<String>, HttpError> {
     match key.find('[') {
         Some(open) if key.ends_with(']') && open > 0 => {
-            let mut segments = vec![key[..open].to_owned()];
+            let name = &key[..open];
             let rest = &key[open..];
+            if rest.matches('[').count() + 1 > MAX_KEY_SEGMENTS {
+                let shown: String = name.chars().take(64).collect();
+                return Err(HttpError(ApiError::invalid(format!(
+                    "요청 파라메터 {shown}의 중첩이 너무 깊습니다. (parameter `{shown}` has more than {MAX_KEY_SEGMENTS} bracket segments)"
+                ))));
+            }
+            let mut segments = vec![name.to_owned()];
             for part in rest.split('[').skip(1) {
                 segments.push(part.trim_end_matches(']').to_owned());
             }
-            segments
+            Ok(segments)
         }
-        _ => vec![key.to_owned()],
+        _ => Ok(vec![key.to_owned()]),
     }
 }
 
-fn insert(node: &mut Value, segments: &[String], value: Value) {
-    let Some((first, rest)) = segments.split_first() else { return };
-    if !node.is_object() && !node.is_array() {
-        *node = Value::Object(Map::new());
-    }
-    if first.is_empty() {
-        // `key[]`: append.
-        if !node.is_array() {
-            *node = Value::Array(Vec::new());
+/// Puts `value` at the path `segments` under `root`, walking down one level per segment.
+fn insert(root: &mut Value, segments: &[String], value: Value) {
+    let Some(last) = segments.len().checked_sub(1) else { return };
+    let mut node = root;
+    for (index, segment) in segments.iter().enumerate() {
+        let is_leaf = index == last;
+        if !node.is_object() && !node.is_array() {
+            *node = Value::Object(Map::new());
+        }
+        if segment.is_empty() {
+            // `key[]`: append.
+            if !node.is_array() {
+                *node = Value::Array(Vec::new());
+            }
+            let Value::Array(items) = node else { return };
+            if is_leaf {
+                items.push(value);
+                return;
+            }
+            items.push(Value::Object(Map::new()));
+            let Some(child) = items.last_mut() else { return };
+            node = child;
+            continue;
         }
         if let Value::Array(items) = node {
-            if rest.is_empty() {
-                items.push(value);
-            } else {
-                let mut child = Value::Object(Map::new());
-                insert(&mut child, rest, value);
-                items.push(child);
-            }
+            // Mixed styles: keep the array under its positions.
+            let map: Map<String, Value> =
+                items.drain(..).enumerate().map(|(i, v)| (i.to_string(), v)).collect();
+            *node = Value::Object(map);
         }
-        return;
-    }
-    if let Value::Array(items) = node {
-        // Mixed styles: keep the array under its positions.
-        let map: Map<String, Value> =
-            items.drain(..).enumerate().map(|(i, v)| (i.to_string(), v)).collect();
-        *node = Value::Object(map);
-    }
-    if let Value::Object(map) = node {
-        if rest.is_empty() {
-            match map.get_mut(first) {
+        let Value::Object(map) = node else { return };
+        if is_leaf {
+            match map.get_mut(segment) {
                 Some(Value::Array(items)) => items.push(value),
                 Some(existing) if existing.is_string() => {
                     let previous = existing.take();
                     *existing = Value::Array(vec![previous, value]);
                 }
                 _ => {
-                    map.insert(first.clone(), value);
+                    map.insert(segment.clone(), value);
                 }
             }
-        } else {
-            let child = map.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
-            insert(child, rest, value);
+            return;
         }
+        node = map.entry(segment.clone()).or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
-/// Objects whose keys are all indexes (`schedules[0]`, `schedules[1]`) become arrays.
-fn arrays_from_indexed(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
+/// Objects whose keys are all indexes (`schedules[0]`, `schedules[1]`) become arrays, at every
+/// level. Whether an object becomes an array depends only on its own keys, so the walk goes top
+/// down with an explicit stack.
+fn arrays_from_indexed(root: &mut Value) {
+    let mut pending: Vec<&mut Value> = vec![root];
+    while let Some(node) = pending.pop() {
+        if let Value::Object(map) = node {
             let all_indexes = !map.is_empty() && map.keys().all(|k| k.parse::<usize>().is_ok());
             if all_indexes {
-                let mut items: Vec<(usize, Value)> = map
+                let mut items: Vec<(usize, Value)> = std::mem::take(map)
                     .into_iter()
-                    .map(|(k, v)| (k.parse::<usize>().unwrap_or(0), arrays_from_indexed(v)))
+                    .map(|(k, v)| (k.parse::<usize>().unwrap_or(0), v))
                     .collect();
                 items.sort_by_key(|(i, _)| *i);
-                Value::Array(items.into_iter().map(|(_, v)| v).collect())
-            } else {
-                Value::Object(map.into_iter().map(|(k, v)| (k, arrays_from_indexed(v))).collect())
+                *node = Value::Array(items.into_iter().map(|(_, v)| v).collect());
             }
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(arrays_from_indexed).collect()),
-        other => other,
+        match node {
+            Value::Object(map) => pending.extend(map.values_mut()),
+            Value::Array(items) => pending.extend(items.iter_mut()),
+            _ => {}
+        }
     }
 }
 
@@ -256,6 +325,7 @@ mod tests {
 
     #[test]
     fn brackets() {
+        let parse_brackets = |input: &[u8]| super::parse_brackets(input).expect("parses");
         assert_eq!(
             parse_brackets(b"customer_uid[]=a&customer_uid[]=b"),
             json!({"customer_uid": ["a", "b"]})
@@ -275,6 +345,33 @@ mod tests {
         assert_eq!(
             parse_brackets(b"amount=3000&name=%ED%85%8C"),
             json!({"amount": "3000", "name": "테"})
+        );
+    }
+
+    #[test]
+    fn deep_and_many_keys_are_refused() {
+        let deep = format!("a{}=1", "[x]".repeat(10_000));
+        let err = parse_brackets(deep.as_bytes()).expect_err("too deep");
+        assert!(err.0.to_string().contains("`a`"), "{err:?}");
+        let at_cap = format!("a{}=1", "[x]".repeat(MAX_KEY_SEGMENTS - 1));
+        assert!(parse_brackets(at_cap.as_bytes()).is_ok());
+        let over_cap = format!("a{}=1", "[x]".repeat(MAX_KEY_SEGMENTS));
+        assert!(parse_brackets(over_cap.as_bytes()).is_err());
+        let many: Vec<String> = (0..=MAX_PARAMETERS).map(|i| format!("k{i}=v")).collect();
+        assert!(parse_brackets(many.join("&").as_bytes()).is_err());
+        let enough: Vec<String> = (0..MAX_PARAMETERS).map(|i| format!("k{i}=v")).collect();
+        assert!(parse_brackets(enough.join("&").as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn nested_indexes_become_arrays_at_every_level() {
+        assert_eq!(
+            parse_brackets(b"s[0][t][1]=b&s[0][t][0]=a&s[1][u]=c").expect("parses"),
+            json!({"s": [{"t": ["a", "b"]}, {"u": "c"}]})
+        );
+        assert_eq!(
+            parse_brackets(b"m[]=a&m[x]=b").expect("parses"),
+            json!({"m": {"0": "a", "x": "b"}})
         );
     }
 

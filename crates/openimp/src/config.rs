@@ -190,3 +190,49 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     let _ = existed;
     Ok(())
 }
+
+/// `openimp serve`'s HTTP timeouts and connection cap (see `openimp_http::server`). The
+/// defaults suit production behind a reverse proxy.
+#[derive(Debug, Clone, Args)]
+pub struct ServerLimitOptions {
+    /// Seconds a client has to send a request's headers (slowloris); also closes idle
+    /// keep-alive connections.
+    #[arg(long, env = "OPENIMP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body; then 408.
+    #[arg(long, env = "OPENIMP_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a request may take in all; then 408. Must exceed --pg-timeout-secs, so that a
+    /// charge waiting on its PG is answered with its outcome.
+    #[arg(long, env = "OPENIMP_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+    /// Open HTTP connections at most; more clients wait in the listen backlog.
+    #[arg(long, env = "OPENIMP_MAX_HTTP_CONNECTIONS", default_value_t = 10_000)]
+    pub max_http_connections: usize,
+}
+
+impl ServerLimitOptions {
+    /// The limits, refused when a request could time out before its PG call does.
+    pub fn limits(
+        &self,
+        pg_timeout: Duration,
+    ) -> anyhow::Result<openimp_http::server::ServerLimits> {
+        let request_timeout = Duration::from_secs(self.request_timeout_secs);
+        anyhow::ensure!(
+            request_timeout > pg_timeout,
+            "--request-timeout-secs ({}) must be longer than --pg-timeout-secs ({})",
+            self.request_timeout_secs,
+            pg_timeout.as_secs()
+        );
+        anyhow::ensure!(
+            self.header_timeout_secs > 0 && self.body_timeout_secs > 0 && self.max_http_connections > 0,
+            "--header-timeout-secs, --body-timeout-secs and --max-http-connections must be positive"
+        );
+        Ok(openimp_http::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            request_timeout,
+            max_connections: self.max_http_connections,
+        })
+    }
+}

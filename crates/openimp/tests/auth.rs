@@ -167,16 +167,12 @@ async fn token_headers(backend: Backend) {
 
 async fn openapi_document(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    let (_, client) = server.merchant_client().await;
-    // Try without a token first (a public document), then with one.
-    let mut doc = server.anon().get("/openapi.json").await;
-    if doc.0 == 401 {
-        doc = client.get("/openapi.json").await;
-    }
+    // A public document: no token needed.
+    let doc = server.anon().get("/openapi.json").await;
     assert_eq!(doc.0, 200, "GET /openapi.json: {}", doc.1);
     let v: &Value = &doc.1;
     assert!(
-        v.get("openapi").is_some() || v.get("swagger").is_some(),
+        v["openapi"].as_str().is_some_and(|version| version.starts_with("3.")),
         "not an OpenAPI document: {}",
         &v.to_string()[..v.to_string().len().min(300)]
     );

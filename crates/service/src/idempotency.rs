@@ -38,6 +38,12 @@ impl Gateway {
         }
     }
 
+    /// Keeps the claim of a request that is still running from being taken over.
+    pub async fn idempotency_renew(&self, merchant: &MerchantId, key: &str) -> ApiResult<()> {
+        idempotency::renew(&self.db, merchant.as_str(), key, now()).await?;
+        Ok(())
+    }
+
     /// Keeps the response for replays. Server-side failures free the key instead, so that a
     /// retry runs again.
     pub async fn idempotency_finish(

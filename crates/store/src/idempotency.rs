@@ -1,4 +1,6 @@
 //! `Idempotency-Key` records: the first response to a key is kept for 24 hours and replayed.
+//! An in-progress claim holds a lease its server renews while the request runs; a claim whose
+//! lease ran out belongs to a request that died, and a retry of the same request takes it over.
 
 use sqlx::Row;
 
@@ -18,6 +20,9 @@ pub enum Claim {
 /// Keys live this long.
 pub const RETENTION_SECS: i64 = 24 * 3600;
 
+/// An in-progress claim not renewed for this long is taken over by a retry.
+pub const LEASE_SECS: i64 = 15;
+
 /// Claims `key` for a request, or reports what holds it.
 pub async fn claim(
     db: &Db,
@@ -36,15 +41,31 @@ pub async fn claim(
     .execute(&mut *tx)
     .await?;
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (merchant_id, idem_key, request_hash, state, created_at) VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (merchant_id, idem_key) DO NOTHING",
+        "INSERT INTO idempotency_keys (merchant_id, idem_key, request_hash, state, created_at, lease_until) VALUES ($1, $2, $3, 'in_progress', $4, $5) ON CONFLICT (merchant_id, idem_key) DO NOTHING",
     )
     .bind(merchant_id)
     .bind(key)
     .bind(request_hash)
     .bind(now)
+    .bind(now + LEASE_SECS)
     .execute(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 1 {
+    // Or take over the claim of the same request when its lease ran out (its server died).
+    let claimed = inserted.rows_affected() == 1
+        || {
+            let taken = sqlx::query(
+            "UPDATE idempotency_keys SET lease_until = $1 WHERE merchant_id = $2 AND idem_key = $3 AND request_hash = $4 AND state = 'in_progress' AND (lease_until IS NULL OR lease_until < $5)",
+        )
+        .bind(now + LEASE_SECS)
+        .bind(merchant_id)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+            taken.rows_affected() == 1
+        };
+    if claimed {
         tx.commit().await?;
         db.durable().await?;
         return Ok(Claim::Claimed);
@@ -66,6 +87,19 @@ pub async fn claim(
     } else {
         Ok(Claim::InProgress { request_hash })
     }
+}
+
+/// Renews the lease of a claim whose request is still running.
+pub async fn renew(db: &Db, merchant_id: &str, key: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET lease_until = $1 WHERE merchant_id = $2 AND idem_key = $3 AND state = 'in_progress'",
+    )
+    .bind(now + LEASE_SECS)
+    .bind(merchant_id)
+    .bind(key)
+    .execute(db.writer())
+    .await?;
+    Ok(())
 }
 
 /// Records the response of a claimed key.

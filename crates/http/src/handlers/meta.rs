@@ -82,7 +82,7 @@ pub async fn method_not_allowed() -> Response {
 /// cancel. The tid is random and unguessable, like a real PG's receipt link.
 pub async fn receipt(
     State(state): State<AppState>,
-    axum::extract::Path(tid): axum::extract::Path<String>,
+    crate::params::Path(tid): crate::params::Path<String>,
 ) -> Response {
     let entry = match state.gateway.sandbox.receipt(&tid).await {
         Ok(Some(entry)) => entry,

@@ -1,6 +1,6 @@
 //! `/payments/...`: lookups, cancels and prepared orders.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use openimp_core::wire::{Paged, Payment, Prepared};
@@ -12,7 +12,7 @@ use openimp_service::prepare::PrepareCommand;
 use super::{required, required_i64};
 use crate::auth::Merchant;
 use crate::envelope::{ok, with_status, Envelope, HttpResult};
-use crate::params::{Body, Query};
+use crate::params::{Body, Path, Query};
 use crate::requests::{CancelRequest, ListQuery, MultiPaymentQuery, PrepareRequest};
 use crate::AppState;
 
@@ -134,6 +134,7 @@ pub async fn cancel(
     Merchant(merchant): Merchant,
     Body(request): Body<CancelRequest>,
 ) -> HttpResult {
+    super::at_most_chars(request.reason.as_deref(), "reason", MAX_CANCEL_REASON_CHARS)?;
     let command = CancelCommand {
         imp_uid: request.imp_uid,
         merchant_uid: request.merchant_uid,
@@ -145,6 +146,9 @@ pub async fn cancel(
     };
     Ok(ok(state.gateway.cancel_payment(&merchant, command).await?))
 }
+
+/// Longest cancel reason kept (it is stored with the payment and sent to the PG).
+pub const MAX_CANCEL_REASON_CHARS: usize = 1000;
 
 fn prepare_command(request: PrepareRequest) -> Result<PrepareCommand, ApiError> {
     Ok(PrepareCommand {

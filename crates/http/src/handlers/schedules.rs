@@ -1,7 +1,7 @@
 //! `/subscribe/payments/schedule...` (reference §7) and the webhook log (`/webhooks`, beyond
 //! i'mport).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +14,7 @@ use openimp_store::webhooks::OutboxFilter;
 use super::required;
 use crate::auth::Merchant;
 use crate::envelope::{ok, Envelope, HttpResult};
-use crate::params::{opt_i64, opt_string, string_list, Body, Query};
+use crate::params::{opt_i64, opt_string, string_list, Body, Path, Query};
 use crate::AppState;
 
 /// One element of `schedules[]`.
@@ -220,8 +220,12 @@ pub async fn unschedule(
     Merchant(merchant): Merchant,
     Body(request): Body<UnscheduleRequest>,
 ) -> HttpResult {
+    super::at_most_items(&request.merchant_uid, "merchant_uid", MAX_UNSCHEDULE_ITEMS)?;
     Ok(ok(state.gateway.unschedule(&merchant, request.customer_uid, request.merchant_uid).await?))
 }
+
+/// Most merchant_uids one unschedule request may name (each may need a lookup).
+pub const MAX_UNSCHEDULE_ITEMS: usize = 100;
 
 #[utoipa::path(get, path = "/subscribe/payments/schedule/{merchant_uid}", tag = "subscribe",
     params(("merchant_uid" = String, Path)), responses((status = 200, body = Envelope<ScheduleResult>), (status = 404)))]

@@ -1,6 +1,6 @@
 //! `/subscribe/...`: billing keys and charges on them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use openimp_core::wire::{Customer, Paged, Payment};
@@ -12,7 +12,7 @@ use openimp_service::lookup::Page;
 use super::{required, required_i64};
 use crate::auth::Merchant;
 use crate::envelope::{ok, with_status, Envelope, HttpResult};
-use crate::params::{Body, Query};
+use crate::params::{Body, Path, Query};
 use crate::requests::{
     AgainRequest, DeleteCustomerQuery, IssueBillingKeyRequest, ListQuery, MultiCustomerQuery,
     OnetimeRequest, OrderRequest,

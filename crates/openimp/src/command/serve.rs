@@ -51,10 +51,13 @@ pub struct ServeArgs {
     fault_crash_after_pg_call: bool,
     #[command(flatten)]
     worker: super::worker::WorkerOptions,
+    #[command(flatten)]
+    limits: crate::config::ServerLimitOptions,
 }
 
 pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    let limits = args.limits.limits(Duration::from_secs(args.pg_timeout_secs))?;
     let _master_key_lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
@@ -103,10 +106,8 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     tracing::info!(%address, "listening");
-    // The peer address reaches getToken's failure throttle through ConnectInfo.
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The server hands every request its peer address (ConnectInfo) for getToken's throttle.
+    openimp_http::server::serve(listener, app, limits, shutdown_signal()).await?;
     let _ = shutdown_tx.send(true);
     let _ = reconciler.await;
     if let Some(health) = health {
