@@ -49,9 +49,19 @@ fn stdout_json(out: &Output, what: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
 }
 
-/// `openimp serve` on `data_dir`, until it announces its address; returns the child, the base
+/// A server process, killed (and reaped) when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openimp serve` on `data_dir`, until it announces its address; returns the process, the base
 /// URL and what it printed before.
-fn spawn_serve(data_dir: &Path) -> (Child, String, String) {
+fn spawn_serve(data_dir: &Path) -> (Serve, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -61,7 +71,9 @@ fn spawn_serve(data_dir: &Path) -> (Child, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn openimp serve");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let stdout = child.stdout.take().expect("stdout");
+    let child = Serve(child);
+    let mut reader = BufReader::new(stdout);
     let mut printed = String::new();
     loop {
         let mut line = String::new();
@@ -83,7 +95,7 @@ async fn fresh_data_dir_and_every_file_in_it_are_private() {
     // A permissive parent, as a home directory often is: the modes below come from openimp.
     std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = root.path().join("nested").join("data");
-    let (mut child, base, _) = spawn_serve(&data_dir);
+    let (server, base, _) = spawn_serve(&data_dir);
     // Writes through the API so the database, its WAL and the sandbox's exist with content.
     let demo: Value = serde_json::from_str(
         &std::fs::read_to_string(data_dir.join("demo-merchant.json")).unwrap(),
@@ -132,8 +144,7 @@ async fn fresh_data_dir_and_every_file_in_it_are_private() {
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
