@@ -166,11 +166,15 @@ async fn readable_data_dir_is_warned_about_and_its_files_made_private() {
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let db = data_dir.join("openimp.db");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let foreign = data_dir.join("notes.txt");
+    std::fs::write(&foreign, "the operator's own file").unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o644)).unwrap();
     let second = run();
     assert!(second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("readable by other users") && stderr.contains("chmod 700"), "{stderr}");
     assert_eq!(mode(&db), 0o600, "the database is made private");
+    assert_eq!(mode(&foreign), 0o644, "files openimp does not own are left alone");
     assert_eq!(mode(&data_dir), 0o755, "an existing directory keeps the mode its owner chose");
 }
 
@@ -384,4 +388,41 @@ async fn demo_merchant_secret_printed_once(backend: Backend) {
         imp_secret: secret,
     };
     server.client(&demo_merchant).await;
+}
+
+/// PostgreSQL: a server whose lock connection breaks takes the lock again; if a rotation holds
+/// it by then, the server stops (exit code 3) instead of sealing under a key being retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_that_loses_its_lock_to_a_rotation_stops() {
+    use sqlx::Connection;
+    let Some(backend) = Backend::postgres_from_env() else {
+        eprintln!("skipped: {POSTGRES_ENV} not set");
+        return;
+    };
+    let mut server = TestServer::start(&backend).await;
+    let url = server.env.database_url.clone().unwrap();
+    let mut rotation = sqlx::PgConnection::connect(&url).await.unwrap();
+    // Ends the server's lock connection and takes the lock exclusively, as `vault rotate` does;
+    // again if the server happened to take it back in between.
+    let mut taken = false;
+    for _ in 0..5 {
+        let terminated: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'openimp master-key lock' AND datname = current_database()",
+        )
+        .fetch_all(&mut rotation)
+        .await
+        .unwrap();
+        assert_eq!(terminated, vec![true], "the server's lock connection");
+        taken = sqlx::query_scalar("SELECT pg_try_advisory_lock(8030029660491182198)")
+            .fetch_one(&mut rotation)
+            .await
+            .unwrap();
+        if taken {
+            break;
+        }
+    }
+    assert!(taken, "the lock is free once the server's connection ends");
+    let status = server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    assert_eq!(status.code(), Some(3), "{}", server.logs());
+    assert!(server.logs().contains("never seals a value under a retired master key"));
 }
