@@ -151,8 +151,13 @@ fn openimp_store_redact(url: &str) -> String {
     }
 }
 
+/// The files openimp keeps in the data directory (by name prefix: `-wal`, `-shm`, `.old`...);
+/// only these are ever re-moded, whatever else an operator keeps there.
+const OWN_FILES: &[&str] =
+    &["openimp.db", "sandbox.db", "master.key", "demo-merchant.json", "openimp.lock"];
+
 /// Creates the data directory 0700 (parents too). An existing one keeps its mode, with a warning
-/// when others can read it, and files in it that others can read are made 0600: databases
+/// when others can read it, and openimp's files in it that others can read are made 0600: databases
 /// created by versions before the process umask was 077 were 0644.
 fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -179,8 +184,10 @@ fn make_private_dir(dir: &Path) -> anyhow::Result<()> {
             );
         }
         for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name();
+            let ours = OWN_FILES.iter().any(|own| name.to_string_lossy().starts_with(own));
             let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            if ours && meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
                 let _ =
                     std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
             }

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 /// The advisory lock id (any constant works; this one spells "openimpv" in ASCII).
@@ -103,8 +104,15 @@ fn file_lock(data_dir: &Path, mode: LockMode) -> anyhow::Result<File> {
     }
 }
 
+/// The lock connection's `application_name`, so operators can find it in `pg_stat_activity`.
+pub const PG_APPLICATION_NAME: &str = "openimp master-key lock";
+
 async fn pg_lock(url: &str, mode: LockMode) -> anyhow::Result<PgConnection> {
-    let mut conn = PgConnection::connect(url)
+    let options = url
+        .parse::<PgConnectOptions>()
+        .context("bad PostgreSQL URL")?
+        .application_name(PG_APPLICATION_NAME);
+    let mut conn = PgConnection::connect_with(&options)
         .await
         .context("cannot connect to PostgreSQL for the master-key lock")?;
     let sql = match mode {

@@ -49,9 +49,19 @@ fn stdout_json(out: &Output, what: &str) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
 }
 
-/// `openimp serve` on `data_dir`, until it announces its address; returns the child, the base
+/// A server process, killed (and reaped) when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openimp serve` on `data_dir`, until it announces its address; returns the process, the base
 /// URL and what it printed before.
-fn spawn_serve(data_dir: &Path) -> (Child, String, String) {
+fn spawn_serve(data_dir: &Path) -> (Serve, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -61,7 +71,9 @@ fn spawn_serve(data_dir: &Path) -> (Child, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn openimp serve");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let stdout = child.stdout.take().expect("stdout");
+    let child = Serve(child);
+    let mut reader = BufReader::new(stdout);
     let mut printed = String::new();
     loop {
         let mut line = String::new();
@@ -83,7 +95,7 @@ async fn fresh_data_dir_and_every_file_in_it_are_private() {
     // A permissive parent, as a home directory often is: the modes below come from openimp.
     std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = root.path().join("nested").join("data");
-    let (mut child, base, _) = spawn_serve(&data_dir);
+    let (server, base, _) = spawn_serve(&data_dir);
     // Writes through the API so the database, its WAL and the sandbox's exist with content.
     let demo: Value = serde_json::from_str(
         &std::fs::read_to_string(data_dir.join("demo-merchant.json")).unwrap(),
@@ -132,8 +144,7 @@ async fn fresh_data_dir_and_every_file_in_it_are_private() {
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,11 +166,15 @@ async fn readable_data_dir_is_warned_about_and_its_files_made_private() {
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let db = data_dir.join("openimp.db");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let foreign = data_dir.join("notes.txt");
+    std::fs::write(&foreign, "the operator's own file").unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o644)).unwrap();
     let second = run();
     assert!(second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("readable by other users") && stderr.contains("chmod 700"), "{stderr}");
     assert_eq!(mode(&db), 0o600, "the database is made private");
+    assert_eq!(mode(&foreign), 0o644, "files openimp does not own are left alone");
     assert_eq!(mode(&data_dir), 0o755, "an existing directory keeps the mode its owner chose");
 }
 
@@ -373,4 +388,41 @@ async fn demo_merchant_secret_printed_once(backend: Backend) {
         imp_secret: secret,
     };
     server.client(&demo_merchant).await;
+}
+
+/// PostgreSQL: a server whose lock connection breaks takes the lock again; if a rotation holds
+/// it by then, the server stops (exit code 3) instead of sealing under a key being retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_that_loses_its_lock_to_a_rotation_stops() {
+    use sqlx::Connection;
+    let Some(backend) = Backend::postgres_from_env() else {
+        eprintln!("skipped: {POSTGRES_ENV} not set");
+        return;
+    };
+    let mut server = TestServer::start(&backend).await;
+    let url = server.env.database_url.clone().unwrap();
+    let mut rotation = sqlx::PgConnection::connect(&url).await.unwrap();
+    // Ends the server's lock connection and takes the lock exclusively, as `vault rotate` does;
+    // again if the server happened to take it back in between.
+    let mut taken = false;
+    for _ in 0..5 {
+        let terminated: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'openimp master-key lock' AND datname = current_database()",
+        )
+        .fetch_all(&mut rotation)
+        .await
+        .unwrap();
+        assert_eq!(terminated, vec![true], "the server's lock connection");
+        taken = sqlx::query_scalar("SELECT pg_try_advisory_lock(8030029660491182198)")
+            .fetch_one(&mut rotation)
+            .await
+            .unwrap();
+        if taken {
+            break;
+        }
+    }
+    assert!(taken, "the lock is free once the server's connection ends");
+    let status = server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    assert_eq!(status.code(), Some(3), "{}", server.logs());
+    assert!(server.logs().contains("never seals a value under a retired master key"));
 }

@@ -87,8 +87,9 @@ impl Gateway {
         client: Option<IpAddr>,
     ) -> ApiResult<AccessToken> {
         let key_prefix = key_prefix(imp_key);
+        let address = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         if self.logins.locked_out(imp_key, client) {
-            tracing::debug!(key_prefix, client = ?client, "getToken refused: too many failed attempts");
+            tracing::debug!(key_prefix, address, "getToken refused: too many failed attempts");
             return Err(ApiError::TooManyAttempts);
         }
         let merchant = merchants::find_by_imp_key(&self.db, imp_key).await?;
@@ -97,7 +98,7 @@ impl Gateway {
         });
         let Some(merchant) = verified else {
             self.logins.record_failure(imp_key, client);
-            tracing::warn!(key_prefix, client = ?client, "getToken failed: wrong imp_key or imp_secret");
+            tracing::warn!(key_prefix, address, "getToken failed: wrong imp_key or imp_secret");
             return Err(ApiError::BadCredentials);
         };
         let now = now();

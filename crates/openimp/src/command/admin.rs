@@ -189,7 +189,7 @@ fn print_credentials(credentials: &MerchantCredentials, json: bool, secret_label
 #[derive(Debug, Subcommand)]
 pub enum ChannelCommand {
     /// Add a PG channel (MID) to a merchant.
-    Add(ChannelAdd),
+    Add(Box<ChannelAdd>),
     /// List a merchant's channels (secrets masked).
     List {
         #[arg(long)]
@@ -260,6 +260,7 @@ impl ChannelCommand {
         let (gateway, _lock) = gateway(data).await?;
         match self {
             ChannelCommand::Add(args) => {
+                let args = *args;
                 let mut secrets = BTreeMap::new();
                 for (name, value, file) in [
                     ("sign_key", args.sign_key, args.sign_key_file),
