@@ -396,7 +396,11 @@ async fn demo_merchant_secret_printed_once(backend: Backend) {
 async fn server_that_loses_its_lock_to_a_rotation_stops() {
     use sqlx::Connection;
     let Some(backend) = Backend::postgres_from_env() else {
-        eprintln!("skipped: {POSTGRES_ENV} not set");
+        skip(
+            "secrets::server_that_loses_its_lock_to_a_rotation_stops",
+            &format!("{POSTGRES_ENV} not set (PostgreSQL-only scenario)"),
+            REQUIRE_POSTGRES_ENV,
+        );
         return;
     };
     let mut server = TestServer::start(&backend).await;

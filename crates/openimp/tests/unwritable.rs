@@ -21,7 +21,11 @@ const UNWRITABLE: &str = "데이터베이스에 기록할 수 없습니다";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_only_database_answers_503_and_recovers() {
     let Some(backend) = Backend::postgres_from_env() else {
-        eprintln!("skipped: {POSTGRES_ENV} not set (PostgreSQL-only scenario)");
+        skip(
+            "unwritable::read_only_database_answers_503_and_recovers",
+            &format!("{POSTGRES_ENV} not set (PostgreSQL-only scenario)"),
+            REQUIRE_POSTGRES_ENV,
+        );
         return;
     };
     let Backend::Postgres(admin_url) = &backend else { unreachable!() };
