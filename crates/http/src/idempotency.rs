@@ -3,14 +3,15 @@
 //! hanging up, and renews its claim while it runs, so a retry either replays the outcome or,
 //! once a dead request's lease ran out, runs again.
 
+use std::future::Future;
+use std::time::Duration;
+
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use std::future::Future;
-use std::time::Duration;
 
 use openimp_core::ApiError;
 use openimp_service::idempotency::IdempotencyStart;

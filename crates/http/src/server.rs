@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -72,15 +72,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let app = NormalizePathLayer::trim_trailing_slash().layer(with_limits(router, &limits));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only, as axum::serve was built here; a proxy in front may speak HTTP/2.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_headers(MAX_HEADER_COUNT * 2)
         .max_buf_size(HYPER_MAX_BUF);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32 * 2);
-    let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -108,8 +106,7 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(request.map(axum::body::Body::new))
             }));
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%err, %peer, "connection closed with an error");
@@ -118,7 +115,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Requests in flight may finish; none may hold the shutdown past the request deadline.
+    if tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open at shutdown were dropped");
+    }
     Ok(())
 }
 

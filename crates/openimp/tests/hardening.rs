@@ -241,6 +241,10 @@ async fn idempotency_key_length_is_capped(backend: Backend) {
     assert_refused_naming(&resp, 400, "Idempotency-Key", "a 256-character key");
     let resp = client.post_json_idem("/payments/prepare", &"k".repeat(255), &body).await;
     assert_ok(&resp, "a 255-character key");
+    // A keyed body is read once, under the same cap as any body.
+    let huge = json!({"merchant_uid": uid("m"), "amount": 1000, "padding": "p".repeat(300 * 1024)});
+    let resp = client.post_json_idem("/payments/prepare", &uid("key"), &huge).await;
+    assert_refused_naming(&resp, 400, "262144", "a 300 KB body with a key");
 }
 
 /// Rows in the idempotency table, read from the database itself.
