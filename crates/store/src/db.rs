@@ -602,3 +602,26 @@ impl WalSync {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_unwritable;
+
+    #[test]
+    fn disk_full_read_only_and_io_errors_are_unwritable() {
+        // SQLite: SQLITE_FULL, SQLITE_READONLY, SQLITE_READONLY_DBMOVED (1032), SQLITE_IOERR_WRITE
+        // (778), SQLITE_CANTOPEN.
+        for code in ["13", "8", "1032", "778", "14"] {
+            assert!(is_unwritable(Some(code)), "{code}");
+        }
+        // PostgreSQL: disk_full, read_only_sql_transaction, io_error.
+        for code in ["53100", "25006", "58030"] {
+            assert!(is_unwritable(Some(code)), "{code}");
+        }
+        // A unique violation, a busy database, a syntax error, too many connections: not so.
+        for code in ["2067", "5", "1", "23505", "53300", "42601"] {
+            assert!(!is_unwritable(Some(code)), "{code}");
+        }
+        assert!(!is_unwritable(None));
+    }
+}
