@@ -286,7 +286,19 @@ impl Db {
     /// IMMEDIATE`), so a transaction that reads before writing cannot dead-end on `SQLITE_BUSY`.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = match self.inner.backend {
-            Backend::Sqlite => self.inner.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => match self.inner.writer.begin_with("BEGIN IMMEDIATE").await {
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    // A COMMIT that failed (disk full, an I/O error) after SQLite had rolled the
+                    // transaction back leaves sqlx counting an open transaction on the one write
+                    // connection, and every later BEGIN fails: replace that connection.
+                    tracing::warn!("replacing the SQLite write connection after a failed commit");
+                    if let Ok(stuck) = self.inner.writer.acquire().await {
+                        let _ = stuck.close().await;
+                    }
+                    self.inner.writer.begin_with("BEGIN IMMEDIATE").await?
+                }
+                begun => begun?,
+            },
             Backend::Postgres => self.inner.writer.begin().await?,
         };
         Ok(tx)
