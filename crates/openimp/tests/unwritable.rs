@@ -2,10 +2,11 @@
 //! clear message, `/readyz` reports not ready, nothing reported failed is committed, and the
 //! server recovers once writes succeed again.
 //!
-//! PostgreSQL only: the test switches its own database to read-only
+//! On PostgreSQL the test switches its own database to read-only
 //! (`default_transaction_read_only`, as a standby or an operator would) and ends the server's
-//! sessions so they reconnect under it. The SQLite side (a full disk, a read-only file) is
-//! covered by the group-commit writer's unit tests in `crates/store/src/batch.rs`.
+//! sessions so they reconnect under it. On SQLite it forbids the server's process to extend any
+//! file (a file size limit, which fails writes as a full disk does). The SQLite writer's batch
+//! rules (a batch SQLite rolled back) are unit tests in `crates/store/src/batch.rs`.
 
 #[allow(unused_macros)]
 mod common;
@@ -116,4 +117,53 @@ async fn set_read_only(admin_url: &str, database: &str, read_only: bool) {
     .await
     .unwrap();
     admin.close().await.unwrap();
+}
+
+/// SQLite: the server's process may no longer extend any file (`prlimit --fsize`, as a full
+/// disk: every commit's WAL write fails). Charges answer 503 with the message, `/readyz` says
+/// not ready, nothing refused is committed; once the limit is lifted, the server recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_disk_sqlite_answers_503_and_recovers() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let (_, client) = server.merchant_client().await;
+    let customer_uid = uid("cust");
+    client.issue_key_ok(&customer_uid, CARD_OK).await;
+    client.again_paid(&customer_uid, &uid("before"), 1_000).await;
+    let pid = server.pid().unwrap();
+
+    limit_file_size(pid, "1");
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        let merchant_uid = uid("during");
+        let (status, body) = client.again(&customer_uid, &merchant_uid, 1_000).await;
+        assert_eq!(status, 503, "a charge on a full disk: {body}");
+        assert!(is_unwritable(&body), "the message says why: {body}");
+        assert_failure(&(status, body), "charge on a full disk");
+        refused.push(merchant_uid);
+    }
+    let (status, body) = client.get("/readyz").await;
+    assert_eq!(status, 503, "/readyz on a full disk: {body}");
+    assert!(is_unwritable(&body), "{body}");
+
+    limit_file_size(pid, "unlimited");
+    let readyz = client.get("/readyz").await;
+    assert_ok(&readyz, "/readyz once the disk has room");
+    client.again_paid(&customer_uid, &uid("after"), 1_000).await;
+    for merchant_uid in &refused {
+        let (status, body) = client.get(&format!("/payments/find/{merchant_uid}")).await;
+        assert_eq!(status, 404, "{merchant_uid} was refused, so it must not exist: {body}");
+    }
+    let approvals = server.ledger().into_iter().filter(|e| e["kind"] == "approval").count();
+    assert_eq!(approvals, 2, "only the charges before and after the full disk were approved");
+}
+
+/// Sets the soft file size limit of process `pid` (`prlimit`, util-linux).
+fn limit_file_size(pid: u32, soft: &str) {
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--fsize={soft}:"))
+        .status()
+        .expect("run prlimit (util-linux)");
+    assert!(status.success(), "prlimit --fsize={soft}: {status}");
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use openimp_core::card::{mask_card_number, sandbox_card_profile, CardInput};
 use openimp_pg::sandbox::{self, SandboxPg};
 use openimp_pg::{
-    CancelOutcome, CancelRequest, ChannelContext, ChargeOutcome, ChargeRequest, Connector,
-    ConnectorError, Inquiry, IssueKeyRequest, PaymentSource,
+    CancelInquiry, CancelOutcome, CancelRequest, ChannelContext, ChargeOutcome, ChargeRequest,
+    Connector, ConnectorError, Inquiry, IssueKeyRequest, PaymentSource,
 };
 use openimp_store::sandbox::{cancelled_total, get_billing_key, list_ledger, LedgerKind};
 use openimp_store::{Db, DbConfig, SqliteSync, StoreError};
@@ -389,6 +389,77 @@ async fn partial_then_full_cancel_and_over_cancel() {
     }
     // A cancelled order is still one the PG approved.
     assert!(matches!(f.pg.inquire(&channel(MID), "imps_c").await.unwrap(), Inquiry::Approved(_)));
+}
+
+#[tokio::test]
+async fn cancel_inquiry_finds_a_cancel_by_its_request_id() {
+    let f = fixture().await;
+    let approval = approved(charge_keyed(&f, "imps_inq", "5678", 5000).await);
+    let request = cancel_request("imps_inq", &approval.pg_tid, 2000);
+    let cancel_id = request.cancel_id.clone();
+    let CancelOutcome::Cancelled { pg_tid, cancelled_at, receipt_url } =
+        f.pg.cancel(&channel(MID), request.clone()).await.unwrap()
+    else {
+        panic!("expected the cancel to go through");
+    };
+    let found = f.pg.inquire_cancel(&channel(MID), &approval.pg_tid, &cancel_id).await.unwrap();
+    assert_eq!(
+        found,
+        CancelInquiry::Cancelled {
+            pg_tid: pg_tid.clone(),
+            amount: 2000,
+            cancelled_at,
+            receipt_url
+        }
+    );
+    // Another id, another approval's tid or another MID: no such cancel.
+    let unknown = f.pg.inquire_cancel(&channel(MID), &approval.pg_tid, "cncl_other").await;
+    assert_eq!(unknown.unwrap(), CancelInquiry::NotFound);
+    let other_tid = f.pg.inquire_cancel(&channel(MID), "StdpayCARDother", &cancel_id).await;
+    assert_eq!(other_tid.unwrap(), CancelInquiry::NotFound);
+    let other_mid = f.pg.inquire_cancel(&channel("T5102001"), &approval.pg_tid, &cancel_id).await;
+    assert_eq!(other_mid.unwrap(), CancelInquiry::NotFound);
+
+    // The same request sent again answers the first cancel and records nothing.
+    let again = f.pg.cancel(&channel(MID), request).await.unwrap();
+    assert!(
+        matches!(&again, CancelOutcome::Cancelled { pg_tid: tid, .. } if *tid == pg_tid),
+        "{again:?}"
+    );
+    assert_eq!(cancelled_total(&f.db, &approval.pg_tid).await.unwrap(), 2000);
+}
+
+#[tokio::test]
+async fn answer_lost_card_records_its_cancels_unanswered() {
+    let f = fixture().await;
+    let approval = approved(charge_keyed(&f, "imps_lost", "0019", 5000).await);
+    let request = cancel_request("imps_lost", &approval.pg_tid, 1200);
+    let cancel_id = request.cancel_id.clone();
+    let answer = f.pg.cancel(&channel(MID), request).await;
+    assert!(matches!(answer, Err(ConnectorError::Unknown(_))), "{answer:?}");
+    assert_eq!(cancelled_total(&f.db, &approval.pg_tid).await.unwrap(), 1200);
+    let found = f.pg.inquire_cancel(&channel(MID), &approval.pg_tid, &cancel_id).await.unwrap();
+    assert!(matches!(found, CancelInquiry::Cancelled { amount: 1200, .. }), "{found:?}");
+}
+
+#[tokio::test]
+async fn a_cancel_is_recorded_even_if_the_caller_stops_waiting() {
+    let f = fixture_with_delay(Duration::from_millis(300)).await;
+    let approval = approved(charge_keyed(&f, "imps_gone", "5678", 5000).await);
+    let request = cancel_request("imps_gone", &approval.pg_tid, 700);
+    let cancel_id = request.cancel_id.clone();
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(50), f.pg.cancel(&channel(MID), request)).await;
+    assert!(gave_up.is_err(), "the caller stopped waiting");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = f.pg.inquire_cancel(&channel(MID), &approval.pg_tid, &cancel_id).await;
+        if matches!(found, Ok(CancelInquiry::Cancelled { amount: 700, .. })) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sandbox never recorded the cancel: {found:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

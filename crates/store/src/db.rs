@@ -286,7 +286,19 @@ impl Db {
     /// IMMEDIATE`), so a transaction that reads before writing cannot dead-end on `SQLITE_BUSY`.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = match self.inner.backend {
-            Backend::Sqlite => self.inner.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => match self.inner.writer.begin_with("BEGIN IMMEDIATE").await {
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    // A COMMIT that failed (disk full, an I/O error) after SQLite had rolled the
+                    // transaction back leaves sqlx counting an open transaction on the one write
+                    // connection, and every later BEGIN fails: replace that connection.
+                    tracing::warn!("replacing the SQLite write connection after a failed commit");
+                    if let Ok(stuck) = self.inner.writer.acquire().await {
+                        let _ = stuck.close().await;
+                    }
+                    self.inner.writer.begin_with("BEGIN IMMEDIATE").await?
+                }
+                begun => begun?,
+            },
             Backend::Postgres => self.inner.writer.begin().await?,
         };
         Ok(tx)
@@ -601,5 +613,28 @@ impl WalSync {
         .map_err(|err| StoreError::Other(format!("fdatasync of the WAL failed: {err}")))?;
         self.completed.store(target, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unwritable;
+
+    #[test]
+    fn disk_full_read_only_and_io_errors_are_unwritable() {
+        // SQLite: SQLITE_FULL, SQLITE_READONLY, SQLITE_READONLY_DBMOVED (1032), SQLITE_IOERR_WRITE
+        // (778), SQLITE_CANTOPEN.
+        for code in ["13", "8", "1032", "778", "14"] {
+            assert!(is_unwritable(Some(code)), "{code}");
+        }
+        // PostgreSQL: disk_full, read_only_sql_transaction, io_error.
+        for code in ["53100", "25006", "58030"] {
+            assert!(is_unwritable(Some(code)), "{code}");
+        }
+        // A unique violation, a busy database, a syntax error, too many connections: not so.
+        for code in ["2067", "5", "1", "23505", "53300", "42601"] {
+            assert!(!is_unwritable(Some(code)), "{code}");
+        }
+        assert!(!is_unwritable(None));
     }
 }

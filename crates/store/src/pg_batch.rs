@@ -10,6 +10,12 @@
 //! rolled back and its statements run again one by one, each in its own transaction; only the
 //! failing one reports its error. The hot statements are written not to fail in the normal run
 //! (the pending insert says `ON CONFLICT DO NOTHING`), so that slow path is rare.
+//!
+//! A database refusing writes (disk full, read-only: [`StoreError::Unwritable`]) takes the same
+//! path, and it is safe for the reason the SQLite writer needs its autocommit check: PostgreSQL
+//! never runs a statement of an aborted transaction, and a failed `COMMIT` commits nothing, so
+//! every answer is that of the statement's own transaction. Only a lost connection leaves a
+//! commit in doubt; those jobs are answered `Unavailable` (an unknown outcome), never retried.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

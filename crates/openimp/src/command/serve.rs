@@ -59,6 +59,7 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let limits = args.limits.limits(Duration::from_secs(args.pg_timeout_secs))?;
     let _master_key_lock = data.lock(LockMode::Shared).await?;
+    survive_file_size_limit();
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
     let sandbox = Arc::new(SandboxPg::new(
@@ -128,6 +129,20 @@ pub(crate) fn init_logging(json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// A file size limit (`ulimit -f`) reached while writing the database would kill the process
+/// with SIGXFSZ. With the signal taken over, the write fails (EFBIG) instead: SQLite reports an
+/// I/O error, and the request answers 503 "the database cannot be written", like a full disk.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        // The handler stays installed for the life of the process; the stream is not needed.
+        let file_size_limit = tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ);
+        if let Err(err) = tokio::signal::unix::signal(file_size_limit) {
+            tracing::warn!(%err, "cannot take over SIGXFSZ; a file size limit would stop the server");
+        }
     }
 }
 
