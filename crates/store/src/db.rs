@@ -458,6 +458,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "window", include_str!("../migrations/0004_window.sql")),
     (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
     (6, "pending_index", include_str!("../migrations/0006_pending_index.sql")),
+    (10, "channel_keys", include_str!("../migrations/0010_channel_keys.sql")),
 ];
 
 /// Binds `params` in order.

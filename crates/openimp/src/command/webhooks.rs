@@ -24,6 +24,8 @@ async fn gateway(data: &DataOptions) -> anyhow::Result<Gateway> {
             pg_timeout: Duration::from_secs(30),
             reconcile_after: Duration::from_secs(60),
             crash_after_pg_call: false,
+            window_session_ttl_secs: openimp_service::window::SESSION_TTL_SECS,
+            window_sessions_per_merchant: openimp_service::window::OPEN_SESSIONS_PER_MERCHANT,
         },
     ))
 }

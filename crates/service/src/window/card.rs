@@ -109,7 +109,13 @@ impl Gateway {
                 ..IssueKeyCommand::default()
             };
             let masked = card.masked();
-            let issued = self.issue_on_channel(&merchant, &channel, card, issue).await;
+            // A live key may have appeared since the window opened: ask again.
+            let issued = match self.check_window_may_issue(merchant.as_str(), request).await {
+                Ok(replace) => {
+                    self.issue_on_channel(&merchant, &channel, card, issue, replace).await
+                }
+                Err(err) => Err(err),
+            };
             let now = now();
             let mut row = self.window_row(view, now);
             let error = match &issued {

@@ -12,40 +12,18 @@ use openimp_store::window::{self, SessionRow};
 use openimp_store::StoreError;
 use serde_json::Value;
 
-use super::request::PAY_METHODS;
+use super::request::{GIFT_CERTIFICATES, PAY_METHODS};
 use super::rsp::{charge_rsp, failure, order_fields, rsp_of};
 use super::{CardForm, Submitted, WindowView};
 use crate::charge::Attempt;
+use crate::codes::bank_by_code;
 use crate::{ApiResult, Gateway, MerchantId};
-
-/// Banks (KFTC standard codes) offered for bank transfers and virtual accounts, in display order.
-pub const BANKS: [(&str, &str); 14] = [
-    ("004", "국민은행"),
-    ("088", "신한은행"),
-    ("020", "우리은행"),
-    ("081", "하나은행"),
-    ("011", "농협은행"),
-    ("003", "기업은행"),
-    ("023", "SC제일은행"),
-    ("027", "한국씨티은행"),
-    ("032", "부산은행"),
-    ("031", "대구은행"),
-    ("071", "우체국"),
-    ("090", "카카오뱅크"),
-    ("089", "케이뱅크"),
-    ("092", "토스뱅크"),
-];
 
 /// Mobile carriers offered for phone payments (휴대폰 소액결제).
 pub const CARRIERS: [&str; 3] = ["SKT", "KT", "LGU+"];
 
 /// Hub PGs: an easy-pay brand paid through them is recorded as `emb_pg_provider`.
 const HUB_PGS: [&str; 2] = ["html5_inicis", "kicc"];
-
-/// A bank of [`BANKS`] by code.
-pub fn bank_by_code(code: &str) -> Option<(&'static str, &'static str)> {
-    BANKS.iter().copied().find(|(c, _)| *c == code)
-}
 
 /// A form field, trimmed; None when empty.
 fn field(value: &Option<String>) -> Option<String> {
@@ -122,9 +100,10 @@ impl Gateway {
                 detail = Some(carrier);
             }
             _ => {
-                if HUB_PGS
-                    .iter()
-                    .any(|hub| crate::channels::provider_matches(&view.pg_provider, hub))
+                if !GIFT_CERTIFICATES.contains(&pay_method)
+                    && HUB_PGS
+                        .iter()
+                        .any(|hub| crate::channels::provider_matches(&view.pg_provider, hub))
                 {
                     method.emb_pg_provider = Some(pay_method.to_owned());
                 }

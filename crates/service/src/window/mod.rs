@@ -24,14 +24,19 @@ mod session;
 
 use openimp_store::window::SessionRow;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-pub use methods::{bank_by_code, BANKS, CARRIERS};
+pub use crate::codes::{bank_by_code, BANKS};
+pub use methods::CARRIERS;
 pub use request::{method_label, parse_vbank_due, PAY_METHODS};
 pub use rsp::failure;
 
 /// How long a window session stays usable.
 pub const SESSION_TTL_SECS: i64 = 15 * 60;
+
+/// Open (unused, unexpired) sessions a merchant may have at once, by default: the SDK opens
+/// them without credentials, so each is a durable write anyone can cause.
+pub const OPEN_SESSIONS_PER_MERCHANT: i64 = 1_000;
 
 /// The message of a window the user closed.
 pub const USER_CANCELLED: &str = "사용자가 결제를 취소하셨습니다";
@@ -114,10 +119,10 @@ pub struct WindowView {
     pub result: Option<Value>,
 }
 
-/// The card form as posted.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The card form as posted. Built by [`CardForm::from_params`], never by serde: a refusal
+/// names the field only, so no card number, birth date or expiry is echoed in an error.
+#[derive(Debug, Clone, Default)]
 pub struct CardForm {
-    #[serde(default)]
     pub csrf: String,
     pub card_number: Option<String>,
     /// `MM/YY` (also `MMYY`, `YYYY-MM`).
@@ -134,6 +139,29 @@ pub struct CardForm {
     /// `phone`: the carrier (SKT, KT, LGU+) and the number.
     pub carrier: Option<String>,
     pub phone: Option<String>,
+}
+
+impl CardForm {
+    /// The posted form (urlencoded or JSON): each field a string, or a number taken as its
+    /// digits; anything else is a 400 that names the field and not its value.
+    pub fn from_params(params: &Value) -> crate::ApiResult<CardForm> {
+        let empty = Map::new();
+        let params = params.as_object().unwrap_or(&empty);
+        let text = |key: &str| request::opt_string(params, key);
+        Ok(CardForm {
+            csrf: text("csrf")?.unwrap_or_default(),
+            card_number: text("card_number")?,
+            expiry: text("expiry")?,
+            birth: text("birth")?,
+            pwd_2digit: text("pwd_2digit")?,
+            card_code: text("card_code")?,
+            quota: text("quota")?,
+            bank_code: text("bank_code")?,
+            vbank_holder: text("vbank_holder")?,
+            carrier: text("carrier")?,
+            phone: text("phone")?,
+        })
+    }
 }
 
 /// What a submit led to.

@@ -8,10 +8,12 @@ use openimp_core::ApiError;
 use serde_json::{Map, Value};
 
 use super::WindowRequest;
+use crate::codes::CARD_CODES;
 use crate::ApiResult;
 
-/// The pay methods the sandbox window takes (`samsung` is the old name of `samsungpay`).
-pub const PAY_METHODS: [&str; 13] = [
+/// The pay methods the sandbox window takes (`samsung` is the old name of `samsungpay`): every
+/// one seed 003 lists for KG Inicis, and the other easy-pay brands.
+pub const PAY_METHODS: [&str; 17] = [
     "card",
     "trans",
     "vbank",
@@ -25,7 +27,27 @@ pub const PAY_METHODS: [&str; 13] = [
     "tosspay",
     "lpay",
     "kpay",
+    "chai",
+    "cultureland",
+    "smartculture",
+    "happymoney",
 ];
+
+/// Gift certificates (상품권): paid at their issuer, never an easy-pay brand inside a hub PG.
+pub const GIFT_CERTIFICATES: [&str; 3] = ["cultureland", "smartculture", "happymoney"];
+
+/// Size limits of what a window session stores (i'mport's lengths where it publishes one). The
+/// SDK posts without credentials, so nothing unbounded reaches the database.
+const NAME_MAX: usize = 40;
+const BUYER_NAME_MAX: usize = 16;
+const BUYER_EMAIL_MAX: usize = 64;
+const BUYER_TEL_MAX: usize = 16;
+const BUYER_ADDR_MAX: usize = 128;
+const BUYER_POSTCODE_MAX: usize = 8;
+const CUSTOMER_ID_MAX: usize = 80;
+/// `custom_data` as stored (the JSON text of the page's object), in bytes.
+pub const CUSTOM_DATA_MAX_BYTES: usize = 4 * 1024;
+const URL_MAX: usize = 2048;
 
 /// How the window names a pay method.
 pub fn method_label(pay_method: &str) -> &'static str {
@@ -42,6 +64,10 @@ pub fn method_label(pay_method: &str) -> &'static str {
         "tosspay" => "토스페이",
         "lpay" => "L.pay",
         "kpay" => "KPAY",
+        "chai" => "차이",
+        "cultureland" => "문화상품권",
+        "smartculture" => "스마트문화상품권",
+        "happymoney" => "해피머니",
         _ => "결제",
     }
 }
@@ -67,12 +93,6 @@ pub fn parse_vbank_due(value: &str) -> Option<i64> {
     let kst = chrono::FixedOffset::east_opt(9 * 3600)?;
     at.and_local_timezone(kst).single().map(|t| t.timestamp())
 }
-
-/// KFTC card company codes the window lists, in display order.
-pub(super) const CARD_CODES: [&str; 19] = [
-    "361", "381", "367", "365", "368", "371", "366", "041", "374", "370", "045", "373", "364",
-    "002", "369", "048", "071", "372", "090",
-];
 
 pub(super) fn opt_string(params: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     match params.get(key) {
@@ -100,13 +120,31 @@ pub(super) fn opt_amount(params: &Map<String, Value>, key: &str) -> ApiResult<Op
     }
 }
 
+/// A text parameter of at most `max` characters; longer is a 400 naming the field.
+fn capped(params: &Map<String, Value>, key: &str, max: usize) -> ApiResult<Option<String>> {
+    let value = opt_string(params, key)?;
+    check_length(key, value.as_deref(), max)?;
+    Ok(value)
+}
+
+fn check_length(key: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
+    if value.is_some_and(|v| v.chars().count() > max) {
+        return Err(ApiError::invalid(format!(
+            "{key}는 {max}자 이내여야 합니다. ({key} is at most {max} characters)"
+        )));
+    }
+    Ok(())
+}
+
 /// The SDK's parameters, checked as the original SDK and server do.
 pub(super) fn parse_request(
     params: &Map<String, Value>,
     pg: Option<String>,
 ) -> ApiResult<WindowRequest> {
     let merchant_uid = match params.get("merchant_uid") {
-        Some(Value::String(s)) => s.clone(),
+        // Trimmed as REST and prepare trim it (`required` in the HTTP handlers), so " pp_1"
+        // cannot dodge the amount prepared for "pp_1".
+        Some(Value::String(s)) => s.trim().to_owned(),
         _ => {
             return Err(ApiError::invalid(
                 "merchant_uid는 문자열이어야 합니다. (merchant_uid must be a string)",
@@ -136,12 +174,18 @@ pub(super) fn parse_request(
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     };
+    if custom_data.as_ref().is_some_and(|data| data.len() > CUSTOM_DATA_MAX_BYTES) {
+        return Err(ApiError::invalid(format!(
+            "custom_data는 {CUSTOM_DATA_MAX_BYTES}바이트 이내여야 합니다. (custom_data is at most {CUSTOM_DATA_MAX_BYTES} bytes)"
+        )));
+    }
     let notice_url = match params.get("notice_url") {
         // Several URLs: the first one is honoured (one webhook target per payment).
         Some(Value::Array(urls)) => urls.iter().find_map(Value::as_str).map(str::to_owned),
         _ => opt_string(params, "notice_url")?,
     };
-    let m_redirect_url = opt_string(params, "m_redirect_url")?;
+    check_length("notice_url", notice_url.as_deref(), URL_MAX)?;
+    let m_redirect_url = capped(params, "m_redirect_url", URL_MAX)?;
     let vbank_due = match opt_string(params, "vbank_due")?.filter(|_| pay_method == "vbank") {
         None => None,
         Some(due) => match parse_vbank_due(&due) {
@@ -226,18 +270,18 @@ pub(super) fn parse_request(
         pg,
         pay_method,
         merchant_uid,
-        name: opt_string(params, "name")?,
+        name: capped(params, "name", NAME_MAX)?,
         amount,
         tax_free: opt_amount(params, "tax_free")?.unwrap_or(0),
         vat_amount: opt_amount(params, "vat_amount")?.or(opt_amount(params, "vat")?),
         currency,
         customer_uid,
-        customer_id: opt_string(params, "customer_id")?,
-        buyer_name: opt_string(params, "buyer_name")?,
-        buyer_email: opt_string(params, "buyer_email")?,
-        buyer_tel: opt_string(params, "buyer_tel")?,
-        buyer_addr: opt_string(params, "buyer_addr")?,
-        buyer_postcode: opt_string(params, "buyer_postcode")?,
+        customer_id: capped(params, "customer_id", CUSTOMER_ID_MAX)?,
+        buyer_name: capped(params, "buyer_name", BUYER_NAME_MAX)?,
+        buyer_email: capped(params, "buyer_email", BUYER_EMAIL_MAX)?,
+        buyer_tel: capped(params, "buyer_tel", BUYER_TEL_MAX)?,
+        buyer_addr: capped(params, "buyer_addr", BUYER_ADDR_MAX)?,
+        buyer_postcode: capped(params, "buyer_postcode", BUYER_POSTCODE_MAX)?,
         custom_data,
         notice_url,
         m_redirect_url,

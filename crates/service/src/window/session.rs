@@ -5,16 +5,34 @@ use openimp_core::card::card_company_by_code;
 use openimp_core::ids::{new_imp_uid, random_hex};
 use openimp_core::time::now;
 use openimp_core::ApiError;
+use openimp_store::customers::{self, Replace};
 use openimp_store::merchants::{self, ChannelRow};
 use openimp_store::payments::{self, MethodDetails, PaymentRow};
 use openimp_store::window::{self, SessionRow};
 use openimp_store::StoreError;
+use openimp_store::{prepares, schedules};
 use serde_json::Value;
 
 use super::request::{opt_string, parse_request};
 use super::rsp::{failure, order_fields};
-use super::{OpenCommand, Opened, WindowRequest, WindowView, SESSION_TTL_SECS, USER_CANCELLED};
+use super::{OpenCommand, Opened, WindowRequest, WindowView, USER_CANCELLED};
+use crate::channels::ChannelChoice;
 use crate::{ApiResult, Gateway, MerchantId};
+
+/// How long a finished session (its result page) is kept.
+pub const FINISHED_RETENTION_SECS: i64 = 24 * 3600;
+
+/// Fields a channel's PG window requires: KG Inicis needs `buyer_tel` (seed 003: 필수).
+fn check_channel_fields(channel: &ChannelRow, request: &WindowRequest) -> ApiResult<()> {
+    if crate::channels::provider_matches(&channel.pg_provider, "html5_inicis")
+        && request.buyer_tel.is_none()
+    {
+        return Err(ApiError::invalid(
+            "KG이니시스 결제창은 구매자 연락처(buyer_tel)가 필수입니다. (buyer_tel is required by the KG Inicis window)",
+        ));
+    }
+    Ok(())
+}
 
 impl Gateway {
     /// Checks a `request_pay` and opens a window session for it.
@@ -28,18 +46,23 @@ impl Gateway {
         let merchant_id = MerchantId(merchant.imp_code.clone());
         let params = command.params.as_object().cloned().unwrap_or_default();
         let pg = opt_string(&params, "pg")?;
-        let channel = self.window_channel(merchant_id.as_str(), pg.as_deref()).await?;
+        let channel_key = opt_string(&params, "channelKey")?;
+        let choice = ChannelChoice::new(channel_key.as_deref(), pg.as_deref());
+        let channel = self.resolve_channel(merchant_id.as_str(), choice).await?;
         self.connector_for(&channel)?;
         let request = parse_request(&params, pg)?;
-        if request.issues_key() {
-            crate::billing::check_customer_uid(request.customer_uid.as_deref().unwrap_or(""))?;
-            crate::charge::check_merchant_uid(&request.merchant_uid)?;
+        check_channel_fields(&channel, &request)?;
+        // Every amount rule (the per-charge maximum too) and the name, as REST charges check them.
+        crate::charge::check_order(&order_fields(&request, 0))?;
+        self.check_notice_url(request.notice_url.as_deref()).await?;
+        if let Some(customer_uid) = request.customer_uid.as_deref() {
+            crate::billing::check_customer_uid(customer_uid)?;
             // Nothing is charged: the issuance record is amount 0, and so is what a prepared
             // merchant_uid must say.
             self.check_prepared(merchant_id.as_str(), &request.merchant_uid, 0, &request.currency)
                 .await?;
+            self.check_window_may_issue(merchant_id.as_str(), &request).await?;
         } else {
-            crate::charge::check_order(&order_fields(&request, 0))?;
             self.check_prepared(
                 merchant_id.as_str(),
                 &request.merchant_uid,
@@ -49,12 +72,23 @@ impl Gateway {
             .await?;
         }
         self.refuse_live_merchant_uid(merchant_id.as_str(), &request.merchant_uid).await?;
+        self.refuse_merchant_uid_reserved_by_schedule(merchant_id.as_str(), &request.merchant_uid)
+            .await?;
         let redirects = command.mobile
             && request.m_redirect_url.is_some()
             // KG Inicis billing-key windows call back on mobile too (seed 000).
             && !(request.issues_key()
                 && crate::channels::provider_matches(&channel.pg_provider, "html5_inicis"));
         let now = now();
+        // Expired unused sessions go when they expire; open ones are capped per merchant.
+        window::delete_expired_of(&self.db, merchant_id.as_str(), now).await?;
+        let open = window::count_open(&self.db, merchant_id.as_str(), now).await?;
+        if open >= self.config.window_sessions_per_merchant {
+            return Err(ApiError::rejected(format!(
+                "열려 있는 결제창이 너무 많습니다(가맹점당 {}개). 잠시 후 다시 시도해주세요. (too many open payment windows for this merchant)",
+                self.config.window_sessions_per_merchant
+            )));
+        }
         let session = SessionRow {
             id: format!("win_{}", random_hex(16)),
             merchant_id: merchant_id.0.clone(),
@@ -69,41 +103,65 @@ impl Gateway {
             imp_uid: None,
             result_json: None,
             created_at: now,
-            expires_at: now + SESSION_TTL_SECS,
+            expires_at: now + self.config.window_session_ttl_secs,
             updated_at: now,
         };
         window::insert(&self.db, &session).await?;
         Ok(Opened { id: session.id, mode: session.mode })
     }
 
-    /// The channel for a window's `pg`: `provider.MID` exactly, else the provider's channel
-    /// (default first), else the merchant's default channel.
-    async fn window_channel(&self, merchant_id: &str, pg: Option<&str>) -> ApiResult<ChannelRow> {
-        let channels = merchants::list_channels(&self.db, merchant_id).await?;
-        if let Some(pg) = pg.map(str::trim).filter(|s| !s.is_empty()) {
-            let (provider, mid) = match pg.split_once('.') {
-                Some((provider, mid)) => (provider, Some(mid)),
-                None => (pg, None),
-            };
-            let of_provider = || {
-                channels
-                    .iter()
-                    .filter(|c| crate::channels::provider_matches(&c.pg_provider, provider))
-            };
-            let exact = of_provider().find(|c| mid.is_none_or(|mid| c.mid == mid));
-            let by_provider = || of_provider().find(|c| c.is_default).or(of_provider().next());
-            if let Some(found) = exact.or_else(by_provider) {
-                return Ok(found.clone());
-            }
+    /// A billing-key window may write a customer_uid that has no live key; replacing a live
+    /// key needs the merchant's server to have prepared the window's merchant_uid (an
+    /// authenticated `POST /payments/prepare`, amount 0), since anyone who knows the merchant
+    /// code can open a window. Checked when the window opens and again when the card comes
+    /// back (the store re-checks atomically when [`Replace::Refused`]).
+    pub(super) async fn check_window_may_issue(
+        &self,
+        merchant_id: &str,
+        request: &WindowRequest,
+    ) -> ApiResult<Replace> {
+        let customer_uid = request.customer_uid.as_deref().unwrap_or_default();
+        if prepares::get(&self.db, merchant_id, &request.merchant_uid).await?.is_some() {
+            return Ok(Replace::Allowed);
         }
-        self.resolve_channel(merchant_id, None).await
+        if customers::get(&self.db, merchant_id, customer_uid).await?.is_some() {
+            return Err(crate::billing::live_key_refusal());
+        }
+        Ok(Replace::Refused)
+    }
+
+    /// A merchant_uid a pending schedule reserves belongs to that schedule: i'mport refuses
+    /// any other payment with it. Engineer "order" provides the shared check for every payment
+    /// path (issue 9); this call site moves to it when the branches merge.
+    async fn refuse_merchant_uid_reserved_by_schedule(
+        &self,
+        merchant_id: &str,
+        merchant_uid: &str,
+    ) -> ApiResult<()> {
+        match schedules::get(&self.db, merchant_id, merchant_uid).await? {
+            Some(schedule) if schedule.schedule_status == "scheduled" => Err(ApiError::rejected(
+                "예약된 정기결제가 사용하는 주문번호(merchant_uid)입니다. (this merchant_uid is reserved by a pending schedule)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Housekeeping (the reconciler's loop): unused sessions go once expired, finished ones
+    /// after [`FINISHED_RETENTION_SECS`] (the payment itself is kept).
+    pub async fn purge_window_sessions(&self) -> ApiResult<u64> {
+        let now = now();
+        let expired = window::delete_expired(&self.db, now).await?;
+        let finished = window::delete_finished(&self.db, now - FINISHED_RETENTION_SECS).await?;
+        Ok(expired + finished)
     }
 
     /// The session and what its page shows. Unknown ids are a 404.
     pub async fn window_view(&self, id: &str) -> ApiResult<WindowView> {
-        let session = window::get(&self.db, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("존재하지 않는 결제창입니다. (unknown window)"))?;
+        let session = window::get(&self.db, id).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "존재하지 않거나 유효시간이 지난 결제창입니다. (unknown or expired window)",
+            )
+        })?;
         let request: WindowRequest =
             serde_json::from_str(&session.request_json).map_err(ApiError::internal)?;
         let merchant = merchants::get(&self.db, &session.merchant_id).await?;
