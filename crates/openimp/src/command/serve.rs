@@ -38,10 +38,10 @@ pub struct ServeArgs {
     #[arg(long)]
     log_json: bool,
     /// How long a payment window stays usable, in seconds.
-    #[arg(long, default_value_t = openimp_service::window::SESSION_TTL_SECS)]
+    #[arg(long, env = "OPENIMP_WINDOW_SESSION_TTL_SECS", default_value_t = openimp_service::window::SESSION_TTL_SECS)]
     window_session_ttl_secs: i64,
     /// Open (unused, unexpired) payment windows a merchant may have at once; more are refused.
-    #[arg(long, default_value_t = openimp_service::window::OPEN_SESSIONS_PER_MERCHANT)]
+    #[arg(long, env = "OPENIMP_WINDOW_SESSIONS_PER_MERCHANT", default_value_t = openimp_service::window::OPEN_SESSIONS_PER_MERCHANT)]
     window_sessions_per_merchant: i64,
     /// Test only: abort right after a PG approval, before recording it.
     #[arg(long, hide = true)]

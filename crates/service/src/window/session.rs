@@ -52,11 +52,15 @@ impl Gateway {
         self.connector_for(&channel)?;
         let request = parse_request(&params, pg)?;
         check_channel_fields(&channel, &request)?;
-        // Every amount rule (the per-charge maximum too) and the name, as REST charges check them.
-        crate::charge::check_order(&order_fields(&request, 0))?;
         self.check_notice_url(request.notice_url.as_deref()).await?;
+        // Every amount rule (the per-charge maximum too), as REST charges check them. An
+        // issuance window charges nothing: its amount (often 0) is only checked when shown.
+        if !request.issues_key() || request.amount != 0 {
+            crate::charge::check_order(&order_fields(&request, 0))?;
+        }
         if let Some(customer_uid) = request.customer_uid.as_deref() {
             crate::billing::check_customer_uid(customer_uid)?;
+            crate::charge::check_merchant_uid(&request.merchant_uid)?;
             // Nothing is charged: the issuance record is amount 0, and so is what a prepared
             // merchant_uid must say.
             self.check_prepared(merchant_id.as_str(), &request.merchant_uid, 0, &request.currency)
