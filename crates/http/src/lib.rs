@@ -23,7 +23,7 @@ use utoipa::OpenApi;
 
 use openimp_service::Gateway;
 
-use handlers::{meta, payments, schedules, subscribe, users};
+use handlers::{codes, meta, payments, pg_settings, schedules, subscribe, users};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,6 +54,11 @@ pub fn router(state: AppState) -> Router {
     metrics::init();
     Router::new()
         .route("/users/getToken", post(users::get_token))
+        .route("/users/pg", get(pg_settings::list))
+        .route("/banks", get(codes::banks))
+        .route("/banks/{bank_standard_code}", get(codes::bank))
+        .route("/cards", get(codes::cards))
+        .route("/cards/{card_standard_code}", get(codes::card))
         .route("/subscribe/customers", get(subscribe::get_customers))
         .route(
             "/subscribe/customers/{customer_uid}",

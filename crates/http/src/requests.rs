@@ -18,6 +18,9 @@ pub struct TokenRequest {
 /// `POST /subscribe/customers/{customer_uid}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct IssueBillingKeyRequest {
+    /// PortOne's `channelKey`: picks that channel; an unknown key is refused.
+    #[serde(default, rename = "channelKey", deserialize_with = "opt_string")]
+    pub channel_key: Option<String>,
     /// `dddd-dddd-dddd-dddd` (other spacing is normalised).
     #[serde(default, deserialize_with = "opt_string")]
     pub card_number: Option<String>,
@@ -86,6 +89,9 @@ pub struct OrderRequest {
 /// `POST /subscribe/payments/again`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AgainRequest {
+    /// PortOne's `channelKey`: picks that channel; an unknown key is refused.
+    #[serde(default, rename = "channelKey", deserialize_with = "opt_string")]
+    pub channel_key: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub customer_uid: Option<String>,
     #[serde(flatten)]
@@ -95,6 +101,9 @@ pub struct AgainRequest {
 /// `POST /subscribe/payments/onetime`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OnetimeRequest {
+    /// PortOne's `channelKey`: picks that channel; an unknown key is refused.
+    #[serde(default, rename = "channelKey", deserialize_with = "opt_string")]
+    pub channel_key: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub card_number: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]

@@ -58,7 +58,7 @@ async fn vbank_deposit_rules(backend: Backend) {
     let trans = window_pay(
         &server,
         &m,
-        json!({"pg": "html5_inicis", "pay_method": "trans", "merchant_uid": uid("trans"), "amount": 7000}),
+        json!({"pg": "html5_inicis", "pay_method": "trans", "merchant_uid": uid("trans"), "amount": 7000, "buyer_tel": "010-1234-5678"}),
         &[("bank_code", "004")],
     )
     .await;

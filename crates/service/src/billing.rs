@@ -7,11 +7,12 @@ use openimp_core::time::now;
 use openimp_core::wire::{Customer, Paged, Payment};
 use openimp_core::ApiError;
 use openimp_pg::{ConnectorError, IssueKeyRequest};
-use openimp_store::customers::{self, CustomerRow};
-use openimp_store::merchants::ChannelRow;
+use openimp_store::customers::{self, CustomerRow, Replace, Stored};
+use openimp_store::merchants::{self, ChannelRow};
 use openimp_store::payments::{self, PaymentFilter, Sorting};
 use openimp_vault::Aad;
 
+use crate::channels::ChannelChoice;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// `POST /subscribe/customers/{customer_uid}`.
@@ -23,6 +24,8 @@ pub struct IssueKeyCommand {
     pub birth: Option<String>,
     pub pwd_2digit: Option<String>,
     pub pg: Option<String>,
+    /// `channelKey`: picks the channel (wins over `pg`); an unknown key is refused.
+    pub channel_key: Option<String>,
     pub customer_id: Option<String>,
     pub customer_name: Option<String>,
     pub customer_tel: Option<String>,
@@ -63,6 +66,13 @@ pub(crate) fn require_keyed_billing(channel: &ChannelRow) -> ApiResult<()> {
     }
 }
 
+/// The refusal of a window that would replace a live key its merchant did not allow it to.
+pub(crate) fn live_key_refusal() -> ApiError {
+    ApiError::rejected(
+        "이미 빌링키가 등록된 customer_uid입니다. 결제창으로 빌링키를 교체하려면 가맹점 서버가 먼저 POST /payments/prepare로 이 결제창의 merchant_uid를 amount 0으로 사전등록해야 합니다. (this customer_uid has a live billing key; the merchant's server allows a window to replace it by preparing the window's merchant_uid with amount 0 first)",
+    )
+}
+
 fn trimmed(value: Option<String>, max: usize, field: &str) -> ApiResult<Option<String>> {
     match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
         Some(v) if v.chars().count() > max => Err(ApiError::invalid(format!(
@@ -89,19 +99,25 @@ impl Gateway {
             },
             chrono::Utc::now().date_naive(),
         )?;
-        let channel = self.resolve_channel(merchant.as_str(), command.pg.as_deref()).await?;
+        let choice = ChannelChoice::new(command.channel_key.as_deref(), command.pg.as_deref());
+        let channel = self.resolve_channel(merchant.as_str(), choice).await?;
         require_keyed_billing(&channel)?;
-        let (stored, _) = self.issue_on_channel(merchant, &channel, card, command).await?;
+        // The merchant's own authenticated call: replacing the customer_uid's key is what it asks.
+        let (stored, _) =
+            self.issue_on_channel(merchant, &channel, card, command, Replace::Allowed).await?;
         Ok(crate::view::customer(&stored))
     }
 
     /// Asks the channel's PG for a key and stores it sealed. Returns the row and the PG key.
+    /// The key it replaces (if `replace` allows one) is deleted at its PG once the new one is
+    /// recorded; with [`Replace::Refused`] a live key is kept and the new PG key deleted.
     pub(crate) async fn issue_on_channel(
         &self,
         merchant: &MerchantId,
         channel: &ChannelRow,
         card: CardInput,
         command: IssueKeyCommand,
+        replace: Replace,
     ) -> ApiResult<(CustomerRow, String)> {
         check_customer_uid(&command.customer_uid)?;
         let customer_name = trimmed(command.customer_name, 20, "customer_name")?;
@@ -161,8 +177,64 @@ impl Gateway {
             inserted: now,
             updated: now,
         };
-        let stored = customers::upsert(&self.db, &row).await?;
-        Ok((stored, issued.billing_key))
+        match customers::upsert(&self.db, &row, replace).await? {
+            Stored::Written { stored, previous } => {
+                if let Some(previous) = previous {
+                    self.delete_replaced_key(merchant, &previous, &issued.billing_key).await;
+                }
+                Ok((*stored, issued.billing_key))
+            }
+            Stored::LiveKeyKept => {
+                self.delete_pg_key(channel, &issued.billing_key).await;
+                Err(live_key_refusal())
+            }
+        }
+    }
+
+    /// Deletes at its PG the key a new issue replaced (a failure is logged: the new key is
+    /// recorded already and the old one can no longer be charged through openimp).
+    async fn delete_replaced_key(
+        &self,
+        merchant: &MerchantId,
+        previous: &CustomerRow,
+        new_billing_key: &str,
+    ) {
+        let aad = billing_key_aad(merchant.as_str(), &previous.customer_uid);
+        let old_key = match self.vault.open_str(&previous.billing_key_sealed, &aad) {
+            Ok(old_key) if old_key.as_str() != new_billing_key => old_key,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(%err, "the replaced billing key could not be opened to delete it at the PG");
+                return;
+            }
+        };
+        match merchants::get_channel(&self.db, merchant.as_str(), &previous.channel_id).await {
+            Ok(Some(channel)) => self.delete_pg_key(&channel, &old_key).await,
+            Ok(None) => tracing::warn!(
+                "the replaced billing key's channel was removed; not deleted at the PG"
+            ),
+            Err(err) => {
+                tracing::warn!(%err, "the replaced billing key's channel could not be read; not deleted at the PG")
+            }
+        }
+    }
+
+    /// Deletes a key at the channel's PG; a failure is logged, never returned.
+    async fn delete_pg_key(&self, channel: &ChannelRow, billing_key: &str) {
+        let (connector, context) = match self.connector_for(channel) {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(%err, "no connector to delete the billing key at the PG");
+                return;
+            }
+        };
+        let (call_context, billing_key) = (context.clone(), billing_key.to_owned());
+        let call = async move { connector.delete_billing_key(&call_context, &billing_key).await };
+        match self.ask_pg(crate::pg_call::PgOperation::DeleteBillingKey, &context, call).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "the PG did not confirm the billing key deletion"),
+            Err(err) => tracing::warn!(%err, "the billing key deletion task failed"),
+        }
     }
 
     pub async fn get_billing_key(
@@ -222,22 +294,7 @@ impl Gateway {
                     &billing_key_aad(merchant.as_str(), customer_uid),
                 )
                 .map_err(ApiError::internal)?;
-            match self.connector_for(&channel) {
-                Ok((connector, context)) => {
-                    let call_context = context.clone();
-                    let call = async move {
-                        connector.delete_billing_key(&call_context, &billing_key).await
-                    };
-                    let answer =
-                        self.ask_pg(crate::pg_call::PgOperation::DeleteBillingKey, &context, call);
-                    if let Err(err) = answer.await? {
-                        tracing::warn!(%err, "the PG did not confirm the billing key deletion");
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "no connector to delete the billing key at the PG")
-                }
-            }
+            self.delete_pg_key(&channel, &billing_key).await;
         }
         Ok(crate::view::customer(&customer))
     }

@@ -1,10 +1,51 @@
-//! Choosing the channel a request charges through, from its `pg` field.
+//! Choosing the channel a request charges through: one matcher for REST charges, billing keys,
+//! schedules and the payment window. A request names its channel with `channelKey` (PortOne's
+//! channel key) or the older `pg` (`provider` or `provider.MID`).
 
+use openimp_core::ids::random_hex;
 use openimp_core::ApiError;
 use openimp_pg::{ChannelContext, Connector};
 use openimp_store::merchants::{self, ChannelRow};
 
-use crate::{ApiResult, Gateway};
+use serde::Serialize;
+
+use crate::{ApiResult, Gateway, MerchantId};
+
+/// How a request names its channel. `channel_key` wins over `pg` when both are given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChannelChoice<'a> {
+    /// `channelKey`: must name one of the merchant's channels, else the request is refused.
+    pub channel_key: Option<&'a str>,
+    /// `pg`: `provider` or `provider.MID`; an unknown value falls back as i'mport does.
+    pub pg: Option<&'a str>,
+}
+
+impl<'a> ChannelChoice<'a> {
+    pub fn new(channel_key: Option<&'a str>, pg: Option<&'a str>) -> Self {
+        let given = |v: Option<&'a str>| v.map(str::trim).filter(|s| !s.is_empty());
+        ChannelChoice { channel_key: given(channel_key), pg: given(pg) }
+    }
+
+    /// Only `pg` (the callers that have no channelKey field).
+    pub fn pg(pg: Option<&'a str>) -> Self {
+        Self::new(None, pg)
+    }
+}
+
+/// A new channel's key: `channel-key-` and a random UUID (version 4), as PortOne's look.
+pub fn new_channel_key() -> String {
+    let hex = random_hex(16);
+    let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16] % 4)];
+    format!(
+        "channel-key-{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        variant,
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
 
 /// `inicis` is the older name of the KG Inicis window; openimp serves both with one channel kind.
 pub(crate) fn provider_matches(channel_provider: &str, asked: &str) -> bool {
@@ -12,34 +53,113 @@ pub(crate) fn provider_matches(channel_provider: &str, asked: &str) -> bool {
     normalize(channel_provider) == normalize(asked)
 }
 
+/// The refusal of a channelKey the merchant does not have (never a silent fallback).
+fn unknown_channel_key(channel_key: &str) -> ApiError {
+    ApiError::rejected(format!(
+        "존재하지 않는 채널키(channelKey)입니다: {channel_key}. `openimp channel list`로 확인하세요. (unknown channelKey; it is never sent to the default channel)"
+    ))
+}
+
+/// The channel `choice` names among `channels` (listed default first):
+/// 1. `channelKey`: that channel, or a refusal;
+/// 2. `pg` = `provider.MID`: that channel; `provider` (or a MID it does not have): the
+///    provider's channel, its default first;
+/// 3. otherwise (no `pg`, or an unknown provider, as i'mport does): the default channel.
+pub(crate) fn pick_channel(
+    channels: &[ChannelRow],
+    choice: ChannelChoice<'_>,
+) -> ApiResult<ChannelRow> {
+    if let Some(key) = choice.channel_key {
+        return channels
+            .iter()
+            .find(|c| c.channel_key == key)
+            .cloned()
+            .ok_or_else(|| unknown_channel_key(key));
+    }
+    if let Some(pg) = choice.pg {
+        let (provider, mid) = match pg.split_once('.') {
+            Some((provider, mid)) => (provider, Some(mid)),
+            None => (pg, None),
+        };
+        let of_provider = || channels.iter().filter(|c| provider_matches(&c.pg_provider, provider));
+        let exact = mid.and_then(|mid| of_provider().find(|c| c.mid == mid));
+        if let Some(found) = exact.or_else(|| of_provider().next()) {
+            return Ok(found.clone());
+        }
+    }
+    channels
+        .iter()
+        .find(|c| c.is_default)
+        .or_else(|| channels.first())
+        .cloned()
+        .ok_or_else(|| ApiError::rejected("등록된 PG 설정이 없습니다. (the merchant has no PG channel; add one with `openimp channel add`)"))
+}
+
+/// `PgSettingAnnotation` of `GET /users/pg`: one PG setting of the merchant.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PgSetting {
+    pub pg_provider: String,
+    pub pg_id: String,
+    /// Test mode (the sandbox PG answers).
+    pub sandbox: bool,
+    /// `payment` (the window: 인증결제) or `api_payment` (REST keyed charges: 비인증/키인결제).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// openimp channels have no console name: `provider.MID`.
+    pub channel_name: String,
+    pub channel_key: String,
+}
+
 impl Gateway {
-    /// The channel for `pg` (`provider` or `provider.MID`). As i'mport does, an absent or
-    /// unknown `pg` falls back to the default channel.
+    /// `GET /users/pg`: every channel as a `payment` setting (every channel opens windows),
+    /// and again as `api_payment` when it allows REST keyed charges, as PortOne's console
+    /// lists a MID under each tab it is registered in. Default channel first.
+    pub async fn pg_settings(&self, merchant: &MerchantId) -> ApiResult<Vec<PgSetting>> {
+        let channels = merchants::list_channels(&self.db, merchant.as_str()).await?;
+        let setting = |c: &ChannelRow, kind| PgSetting {
+            pg_provider: c.pg_provider.clone(),
+            pg_id: c.mid.clone(),
+            sandbox: c.test_mode,
+            kind,
+            channel_name: format!("{}.{}", c.pg_provider, c.mid),
+            channel_key: c.channel_key.clone(),
+        };
+        let mut settings: Vec<PgSetting> = channels.iter().map(|c| setting(c, "payment")).collect();
+        settings
+            .extend(channels.iter().filter(|c| c.keyed_billing).map(|c| setting(c, "api_payment")));
+        Ok(settings)
+    }
+
+    /// The channel a request names (see [`pick_channel`]).
     pub async fn resolve_channel(
         &self,
         merchant_id: &str,
-        pg: Option<&str>,
+        choice: ChannelChoice<'_>,
     ) -> ApiResult<ChannelRow> {
         let channels = merchants::list_channels(&self.db, merchant_id).await?;
-        let pg = pg.map(str::trim).filter(|s| !s.is_empty());
-        if let Some(pg) = pg {
-            let (provider, mid) = match pg.split_once('.') {
-                Some((provider, mid)) => (provider, Some(mid)),
-                None => (pg, None),
-            };
-            let found = channels.iter().find(|c| {
-                provider_matches(&c.pg_provider, provider) && mid.is_none_or(|mid| c.mid == mid)
-            });
-            if let Some(found) = found {
-                return Ok(found.clone());
-            }
+        pick_channel(&channels, choice)
+    }
+
+    /// Refuses a `channelKey` that names another channel than the one a billing key was issued
+    /// on (a key only charges through the PG that issued it), or no channel at all.
+    pub(crate) async fn check_key_channel(
+        &self,
+        merchant_id: &str,
+        key_channel_id: &str,
+        channel_key: Option<&str>,
+    ) -> ApiResult<()> {
+        let choice = ChannelChoice::new(channel_key, None);
+        if choice.channel_key.is_none() {
+            return Ok(());
         }
-        channels
-            .iter()
-            .find(|c| c.is_default)
-            .or_else(|| channels.first())
-            .cloned()
-            .ok_or_else(|| ApiError::rejected("등록된 PG 설정이 없습니다. (the merchant has no PG channel; add one with `openimp channel add`)"))
+        let named = self.resolve_channel(merchant_id, choice).await?;
+        if named.id == key_channel_id {
+            return Ok(());
+        }
+        Err(ApiError::rejected(format!(
+            "이 빌링키는 channelKey가 가리키는 {}.{} 채널에서 발급되지 않았습니다. (the billing key was issued on another channel than channelKey names)",
+            named.pg_provider, named.mid
+        )))
     }
 
     /// The connector behind a channel and the context it needs.
@@ -61,5 +181,60 @@ impl Gateway {
         };
         let connector: std::sync::Arc<dyn Connector> = self.sandbox.clone();
         Ok((connector, context))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(provider: &str, mid: &str, is_default: bool) -> ChannelRow {
+        ChannelRow {
+            id: format!("ch_{provider}_{mid}"),
+            merchant_id: "imp1".into(),
+            pg_provider: provider.into(),
+            mid: mid.into(),
+            test_mode: true,
+            is_default,
+            keyed_billing: true,
+            secrets_sealed: None,
+            created_at: 0,
+            channel_key: format!("channel-key-{provider}-{mid}"),
+        }
+    }
+
+    #[test]
+    fn one_matcher_for_every_request() {
+        // Listed default first, as the store lists them.
+        let channels = [
+            channel("kicc", "T1", true),
+            channel("html5_inicis", "A", false),
+            channel("html5_inicis", "B", false),
+        ];
+        let pick = |key: Option<&str>, pg: Option<&str>| {
+            pick_channel(&channels, ChannelChoice::new(key, pg)).map(|c| c.id)
+        };
+        assert_eq!(pick(None, None).unwrap(), "ch_kicc_T1");
+        assert_eq!(pick(None, Some("html5_inicis.B")).unwrap(), "ch_html5_inicis_B");
+        assert_eq!(pick(None, Some("inicis")).unwrap(), "ch_html5_inicis_A");
+        assert_eq!(pick(None, Some("html5_inicis.ZZ")).unwrap(), "ch_html5_inicis_A");
+        assert_eq!(pick(None, Some("nice")).unwrap(), "ch_kicc_T1");
+        assert_eq!(
+            pick(Some("channel-key-html5_inicis-B"), Some("kicc")).unwrap(),
+            "ch_html5_inicis_B"
+        );
+        assert!(pick(Some("channel-key-nope"), None).is_err());
+        assert!(pick(Some("channel-key-nope"), Some("kicc")).is_err());
+    }
+
+    #[test]
+    fn channel_keys_look_like_portone_keys() {
+        let key = new_channel_key();
+        assert!(key.starts_with("channel-key-"), "{key}");
+        let uuid = &key["channel-key-".len()..];
+        let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{key}");
+        assert_eq!(&uuid[14..15], "4");
+        assert_ne!(new_channel_key(), key);
     }
 }

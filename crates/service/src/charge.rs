@@ -13,7 +13,7 @@ use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
 use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
-use openimp_store::customers;
+use openimp_store::customers::{self, Replace};
 use openimp_store::merchants::ChannelRow;
 use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
 use openimp_store::StoreError;
@@ -44,6 +44,8 @@ pub struct OrderFields {
 #[derive(Debug, Clone)]
 pub struct AgainCommand {
     pub customer_uid: String,
+    /// `channelKey`: must name the channel the key was issued on.
+    pub channel_key: Option<String>,
     pub order: OrderFields,
     /// `payment`, or `payment.scheduled` when the scheduler charges.
     pub usage: &'static str,
@@ -59,6 +61,8 @@ pub struct OnetimeCommand {
     pub customer_uid: Option<String>,
     pub customer_id: Option<String>,
     pub pg: Option<String>,
+    /// `channelKey`: picks the channel (wins over `pg`); an unknown key is refused.
+    pub channel_key: Option<String>,
     pub order: OrderFields,
 }
 
@@ -116,6 +120,8 @@ impl Gateway {
         let channel = channel.ok_or_else(|| {
             ApiError::rejected("빌링키를 발급한 PG 채널이 삭제되었습니다. (the channel that issued this billing key was removed)")
         })?;
+        self.check_key_channel(merchant.as_str(), &channel.id, command.channel_key.as_deref())
+            .await?;
         // The prepared amount is checked by the pending insert itself (see `charge_with`).
         let billing_key = self
             .vault
@@ -162,7 +168,11 @@ impl Gateway {
             },
             chrono::Utc::now().date_naive(),
         )?;
-        let channel = self.resolve_channel(merchant.as_str(), command.pg.as_deref()).await?;
+        let choice = crate::channels::ChannelChoice::new(
+            command.channel_key.as_deref(),
+            command.pg.as_deref(),
+        );
+        let channel = self.resolve_channel(merchant.as_str(), choice).await?;
         crate::billing::require_keyed_billing(&channel)?;
         self.check_prepared(
             merchant.as_str(),
@@ -182,6 +192,7 @@ impl Gateway {
                     birth: None,
                     pwd_2digit: None,
                     pg: None,
+                    channel_key: None,
                     customer_id: command.customer_id,
                     customer_name: order.buyer_name.clone(),
                     customer_tel: order.buyer_tel.clone(),
@@ -189,8 +200,9 @@ impl Gateway {
                     customer_addr: order.buyer_addr.clone(),
                     customer_postcode: order.buyer_postcode.clone(),
                 };
-                let (stored, billing_key) =
-                    self.issue_on_channel(merchant, &channel, card, issue).await?;
+                let (stored, billing_key) = self
+                    .issue_on_channel(merchant, &channel, card, issue, Replace::Allowed)
+                    .await?;
                 let attempt = Attempt {
                     merchant_id: merchant.as_str().to_owned(),
                     channel,

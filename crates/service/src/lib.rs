@@ -13,6 +13,7 @@ pub mod billing;
 pub mod cancel;
 pub mod channels;
 pub mod charge;
+pub mod codes;
 pub mod idempotency;
 pub mod login_limit;
 pub mod lookup;
@@ -46,6 +47,10 @@ pub struct GatewayConfig {
     /// Test-only fault injection: abort the process right after a PG approval, before the
     /// outcome is recorded (proves that the reconciler settles such payments).
     pub crash_after_pg_call: bool,
+    /// How long a payment window session stays usable (15 minutes by default).
+    pub window_session_ttl_secs: i64,
+    /// Open (unused, unexpired) window sessions a merchant may have at once.
+    pub window_sessions_per_merchant: i64,
 }
 
 /// Everything the rules need. Cheap to share behind an `Arc`.

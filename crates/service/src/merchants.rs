@@ -49,6 +49,8 @@ pub struct ChannelSummary {
     pub test_mode: bool,
     pub is_default: bool,
     pub keyed_billing: bool,
+    /// What a request's `channelKey` names to pick this channel.
+    pub channel_key: String,
     /// Secret name → first two characters and stars (never the whole value).
     pub secrets: BTreeMap<String, String>,
 }
@@ -144,6 +146,7 @@ impl Gateway {
             keyed_billing: new.keyed_billing,
             secrets_sealed,
             created_at: now(),
+            channel_key: crate::channels::new_channel_key(),
         };
         match merchants::add_channel(&self.db, &row).await {
             Ok(()) => self.summarize_channel(&row),
@@ -209,6 +212,7 @@ impl Gateway {
             test_mode: row.test_mode,
             is_default: row.is_default,
             keyed_billing: row.keyed_billing,
+            channel_key: row.channel_key.clone(),
             secrets,
         })
     }
@@ -238,6 +242,7 @@ fn sandbox_channel(
         keyed_billing: true,
         secrets_sealed: None,
         created_at: now,
+        channel_key: crate::channels::new_channel_key(),
     }
 }
 

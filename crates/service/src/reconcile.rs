@@ -208,17 +208,11 @@ impl Gateway {
             if let Err(err) = self.reconcile_once().await {
                 tracing::warn!(%err, "reconciliation pass failed");
             }
-            // Housekeeping rides on the same loop: payment windows opened and never used are
-            // kept a day past their expiry (their page says "expired"), then deleted.
-            match openimp_store::window::delete_expired(
-                &self.db,
-                openimp_core::time::now() - 86_400,
-            )
-            .await
-            {
+            // Housekeeping rides on the same loop: expired and old finished payment windows.
+            match self.purge_window_sessions().await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "expired payment windows deleted"),
-                Err(err) => tracing::warn!(%err, "deleting expired payment windows failed"),
+                Ok(deleted) => tracing::debug!(deleted, "payment windows purged"),
+                Err(err) => tracing::warn!(%err, "purging payment windows failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

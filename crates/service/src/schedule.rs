@@ -60,6 +60,8 @@ pub struct ScheduleCommand {
     pub birth: Option<String>,
     pub pwd_2digit: Option<String>,
     pub pg: Option<String>,
+    /// `channelKey`: the channel a key issued here goes to, or the one an existing key must be on.
+    pub channel_key: Option<String>,
     pub schedules: Vec<ScheduleItem>,
 }
 
@@ -251,7 +253,15 @@ impl Gateway {
         // The key: the stored one, or issued now from the card data.
         let customer =
             match customers::get(&self.db, merchant.as_str(), &command.customer_uid).await? {
-                Some(customer) => customer,
+                Some(customer) => {
+                    self.check_key_channel(
+                        merchant.as_str(),
+                        &customer.channel_id,
+                        command.channel_key.as_deref(),
+                    )
+                    .await?;
+                    customer
+                }
                 None if command.card_number.as_deref().is_some_and(|c| !c.trim().is_empty()) => {
                     let issue = IssueKeyCommand {
                         customer_uid: command.customer_uid.clone(),
@@ -260,6 +270,7 @@ impl Gateway {
                         birth: command.birth.clone(),
                         pwd_2digit: command.pwd_2digit.clone(),
                         pg: command.pg.clone(),
+                        channel_key: command.channel_key.clone(),
                         customer_id: command.customer_id.clone(),
                         customer_name: command.schedules[0].buyer_name.clone(),
                         customer_tel: command.schedules[0].buyer_tel.clone(),
@@ -310,6 +321,7 @@ impl Gateway {
         let merchant_uid = format!("checking_{}", random_hex(10));
         let command = AgainCommand {
             customer_uid: customer_uid.to_owned(),
+            channel_key: None,
             order: OrderFields {
                 merchant_uid: merchant_uid.clone(),
                 amount,
@@ -643,6 +655,7 @@ impl Gateway {
         }
         let command = AgainCommand {
             customer_uid: row.customer_uid.clone(),
+            channel_key: None,
             order: order_of(row),
             usage: "payment.scheduled",
         };

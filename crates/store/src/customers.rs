@@ -55,17 +55,58 @@ fn from_row(row: &AnyRow) -> Result<CustomerRow, sqlx::Error> {
     })
 }
 
+/// Whether storing a key may replace a live key of the same customer_uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// The merchant asked for it (REST) or allowed it (a prepared window).
+    Allowed,
+    /// Only a new or deleted customer_uid may be written (an unprepared window).
+    Refused,
+}
+
+/// What [`upsert`] did.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// The key is stored; `previous` is the live key it replaced, whose PG key is now orphaned
+    /// (the caller deletes it at the PG).
+    Written { stored: Box<CustomerRow>, previous: Option<Box<CustomerRow>> },
+    /// [`Replace::Refused`] and the customer_uid has a live key: nothing was written.
+    LiveKeyKept,
+}
+
 /// Stores a key. Issuing again under an existing (or deleted) customer_uid replaces the
-/// mapping with the newest card, keeping the first `inserted` time of a live key.
-pub async fn upsert(db: &Db, customer: &CustomerRow) -> Result<CustomerRow, StoreError> {
+/// mapping with the newest card, keeping the first `inserted` time of a live key. The previous
+/// row is read in the same transaction (locked on PostgreSQL; SQLite's write lock is taken by
+/// `BEGIN IMMEDIATE`), so two racing issues each learn the key they replaced.
+pub async fn upsert(
+    db: &Db,
+    customer: &CustomerRow,
+    replace: Replace,
+) -> Result<Stored, StoreError> {
     let mut tx = db.begin().await?;
-    sqlx::query(&format!(
+    let previous = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE merchant_id = $1 AND customer_uid = $2 AND deleted_at = 0{}",
+        db.for_update()
+    ))
+    .bind(&customer.merchant_id)
+    .bind(&customer.customer_uid)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|row| from_row(&row))
+    .transpose()?;
+    if previous.is_some() && replace == Replace::Refused {
+        tx.rollback().await?;
+        return Ok(Stored::LiveKeyKept);
+    }
+    let written = sqlx::query(&format!(
         "INSERT INTO customers ({COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0) \
          ON CONFLICT (merchant_id, customer_uid) DO UPDATE SET channel_id = excluded.channel_id, pg_provider = excluded.pg_provider, pg_id = excluded.pg_id, \
          billing_key_sealed = excluded.billing_key_sealed, card_code = excluded.card_code, card_name = excluded.card_name, card_number = excluded.card_number, \
          card_type = excluded.card_type, customer_id = excluded.customer_id, customer_name = excluded.customer_name, customer_tel = excluded.customer_tel, \
          customer_email = excluded.customer_email, customer_addr = excluded.customer_addr, customer_postcode = excluded.customer_postcode, \
-         inserted = CASE WHEN customers.deleted_at = 0 THEN customers.inserted ELSE excluded.inserted END, updated = excluded.updated, deleted_at = 0"
+         inserted = CASE WHEN customers.deleted_at = 0 THEN customers.inserted ELSE excluded.inserted END, updated = excluded.updated, deleted_at = 0{}",
+        // A live key written by a racing transaction since the read above is kept too.
+        if replace == Replace::Refused { " WHERE customers.deleted_at <> 0" } else { "" }
     ))
     .bind(&customer.merchant_id)
     .bind(&customer.customer_uid)
@@ -87,6 +128,10 @@ pub async fn upsert(db: &Db, customer: &CustomerRow) -> Result<CustomerRow, Stor
     .bind(customer.updated)
     .execute(&mut *tx)
     .await?;
+    if written.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(Stored::LiveKeyKept);
+    }
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM customers WHERE merchant_id = $1 AND customer_uid = $2"
     ))
@@ -97,7 +142,7 @@ pub async fn upsert(db: &Db, customer: &CustomerRow) -> Result<CustomerRow, Stor
     let stored = from_row(&row)?;
     tx.commit().await?;
     db.durable().await?;
-    Ok(stored)
+    Ok(Stored::Written { stored: Box::new(stored), previous: previous.map(Box::new) })
 }
 
 /// A live key, scoped to its merchant.
@@ -125,7 +170,7 @@ pub async fn get_with_channel(
     let columns: String =
         COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
     let row = sqlx::query(&format!(
-        "SELECT {columns}, ch.id, ch.merchant_id, ch.pg_provider, ch.mid, ch.test_mode, ch.is_default, ch.keyed_billing, ch.secrets_sealed, ch.created_at \
+        "SELECT {columns}, ch.id, ch.merchant_id, ch.pg_provider, ch.mid, ch.test_mode, ch.is_default, ch.keyed_billing, ch.secrets_sealed, ch.created_at, ch.channel_key \
          FROM customers c LEFT JOIN channels ch ON ch.id = c.channel_id AND ch.merchant_id = c.merchant_id \
          WHERE c.merchant_id = $1 AND c.customer_uid = $2 AND c.deleted_at = 0"
     ))

@@ -517,6 +517,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "pay_methods", include_str!("../migrations/0005_pay_methods.sql")),
     (6, "pending_index", include_str!("../migrations/0006_pending_index.sql")),
     (7, "idempotency_lease", include_str!("../migrations/0007_idempotency_lease.sql")),
+    (10, "channel_keys", include_str!("../migrations/0010_channel_keys.sql")),
     (11, "cancel_inquiry", include_str!("../migrations/0011_cancel_inquiry.sql")),
 ];
 

@@ -32,12 +32,14 @@ pub struct ChannelRow {
     /// JSON map of PG secrets, sealed by the vault.
     pub secrets_sealed: Option<String>,
     pub created_at: i64,
+    /// The key a request's `channelKey` names (`channel-key-…`), unique across merchants.
+    pub channel_key: String,
 }
 
 const MERCHANT_COLUMNS: &str =
     "imp_code, name, imp_key, secret_salt, secret_hash, webhook_url, webhook_format, created_at";
 const CHANNEL_COLUMNS: &str =
-    "id, merchant_id, pg_provider, mid, test_mode, is_default, keyed_billing, secrets_sealed, created_at";
+    "id, merchant_id, pg_provider, mid, test_mode, is_default, keyed_billing, secrets_sealed, created_at, channel_key";
 
 fn merchant_from_row(row: &AnyRow) -> Result<MerchantRow, sqlx::Error> {
     Ok(MerchantRow {
@@ -63,6 +65,8 @@ pub(crate) fn channel_from_row(row: &AnyRow, offset: usize) -> Result<ChannelRow
         keyed_billing: row.try_get::<i64, _>(offset + 6)? != 0,
         secrets_sealed: row.try_get(offset + 7)?,
         created_at: row.try_get(offset + 8)?,
+        // Backfilled by migration 0010; NULL only for a row a LEFT JOIN found no channel for.
+        channel_key: row.try_get::<Option<String>, _>(offset + 9)?.unwrap_or_default(),
     })
 }
 
@@ -101,7 +105,7 @@ async fn insert_channel_in(tx: &mut crate::Tx, channel: &ChannelRow) -> Result<(
             .await?;
     }
     sqlx::query(&format!(
-        "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&channel.id)
     .bind(&channel.merchant_id)
@@ -112,6 +116,7 @@ async fn insert_channel_in(tx: &mut crate::Tx, channel: &ChannelRow) -> Result<(
     .bind(i64::from(channel.keyed_billing))
     .bind(&channel.secrets_sealed)
     .bind(channel.created_at)
+    .bind(&channel.channel_key)
     .execute(&mut **tx)
     .await?;
     Ok(())

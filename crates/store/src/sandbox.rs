@@ -155,6 +155,16 @@ pub async fn get_billing_key(
     row.as_ref().map(key_from_row).transpose()
 }
 
+/// Every key the sandbox issued, oldest first (`openimp sandbox keys`).
+pub async fn list_billing_keys(db: &Db) -> Result<Vec<BillingKeyRow>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM sandbox_billing_keys ORDER BY created_at, billing_key"
+    ))
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter().map(key_from_row).collect()
+}
+
 /// Marks a live key of `mid` deleted at `now`. Returns false when no live key matched (it never
 /// existed for this MID, or it was deleted already).
 pub async fn mark_billing_key_deleted(

@@ -123,6 +123,40 @@ pub async fn finish(
     Ok(result.rows_affected() == 1)
 }
 
+/// The merchant's open sessions that have not expired (the per-merchant cap counts them).
+pub async fn count_open(db: &Db, merchant_id: &str, now: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM window_sessions WHERE merchant_id = $1 AND state = 'open' AND expires_at > $2",
+    )
+    .bind(merchant_id)
+    .bind(now)
+    .fetch_one(db.reader())
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Deletes one merchant's sessions that expired unused (before the cap counts its open ones).
+pub async fn delete_expired_of(db: &Db, merchant_id: &str, now: i64) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "DELETE FROM window_sessions WHERE merchant_id = $1 AND state = 'open' AND expires_at <= $2",
+    )
+    .bind(merchant_id)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Deletes finished sessions last changed before `before` (their payment stays).
+pub async fn delete_finished(db: &Db, before: i64) -> Result<u64, StoreError> {
+    let result =
+        sqlx::query("DELETE FROM window_sessions WHERE state = 'done' AND updated_at < $1")
+            .bind(before)
+            .execute(db.writer())
+            .await?;
+    Ok(result.rows_affected())
+}
+
 /// Deletes sessions that expired before `before` and were never used (housekeeping).
 pub async fn delete_expired(db: &Db, before: i64) -> Result<u64, StoreError> {
     let result =

@@ -1,7 +1,9 @@
 //! One module per resource; one function per operation.
 
+pub mod codes;
 pub mod meta;
 pub mod payments;
+pub mod pg_settings;
 pub mod schedules;
 pub mod subscribe;
 pub mod users;

@@ -57,6 +57,9 @@ pub struct ScheduleItemRequest {
 /// `POST /subscribe/payments/schedule`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ScheduleRequest {
+    /// PortOne's `channelKey`: picks that channel; an unknown key is refused.
+    #[serde(default, rename = "channelKey", deserialize_with = "opt_string")]
+    pub channel_key: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub customer_uid: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
@@ -207,6 +210,7 @@ pub async fn schedule(
         birth: request.birth,
         pwd_2digit: request.pwd_2digit,
         pg: request.pg,
+        channel_key: request.channel_key,
         schedules,
     };
     Ok(ok(state.gateway.create_schedules(&merchant, command).await?))

@@ -54,6 +54,7 @@ pub async fn issue_customer(
         birth: request.birth,
         pwd_2digit: request.pwd_2digit,
         pg: request.pg,
+        channel_key: request.channel_key,
         customer_id: request.customer_id,
         customer_name: request.customer_name,
         customer_tel: request.customer_tel,
@@ -133,6 +134,7 @@ pub async fn again(
 ) -> HttpResult {
     let command = AgainCommand {
         customer_uid: required(request.customer_uid, "customer_uid")?,
+        channel_key: request.channel_key,
         order: order(request.order)?,
         usage: "payment",
     };
@@ -155,6 +157,7 @@ pub async fn onetime(
         customer_uid: request.customer_uid,
         customer_id: request.customer_id,
         pg: request.pg,
+        channel_key: request.channel_key,
         order: order(request.order)?,
     };
     Ok(ok(state.gateway.pay_onetime(&merchant, command).await?))

@@ -5,7 +5,7 @@
 
 mod pages;
 
-use axum::body::Bytes;
+use axum::body::Body as RawBody;
 use axum::extract::{Path, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
@@ -64,9 +64,20 @@ pub async fn preflight(headers: HeaderMap) -> Response {
     cors(&headers, response)
 }
 
+/// The most a `POST /window/sessions` body may carry: a request_pay with every field at its
+/// limit fits in a few KB, and the endpoint takes no credentials.
+pub const OPEN_BODY_MAX_BYTES: usize = 16 * 1024;
+
 /// `POST /window/sessions`: the SDK opens a window for `IMP.request_pay(params)`.
-pub async fn open(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn open(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Response {
     let result = async {
+        let body = axum::body::to_bytes(body, OPEN_BODY_MAX_BYTES).await.map_err(|_| {
+            ApiError::invalid(format!(
+                "요청 본문은 {}KB 이내여야 합니다. (the request body is at most {} KB)",
+                OPEN_BODY_MAX_BYTES / 1024,
+                OPEN_BODY_MAX_BYTES / 1024
+            ))
+        })?;
         let body: OpenBody = serde_json::from_slice(&body).map_err(|err| {
             ApiError::invalid(format!("요청 본문이 올바른 JSON이 아닙니다. ({err})"))
         })?;
@@ -102,8 +113,12 @@ pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Resp
 pub async fn submit(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Body(form): Body<CardForm>,
+    Body(form): Body<Value>,
 ) -> Response {
+    let form = match CardForm::from_params(&form) {
+        Ok(form) => form,
+        Err(err) => return pages::error(&err),
+    };
     match state.gateway.submit_window(&id, form).await {
         Ok(Submitted::Retry(message)) => match state.gateway.window_view(&id).await {
             Ok(view) => show(&view, Some(&message)),

@@ -33,6 +33,8 @@ pub(super) async fn gateway(data: &DataOptions) -> anyhow::Result<(Gateway, Data
             pg_timeout: Duration::from_secs(30),
             reconcile_after: Duration::from_secs(60),
             crash_after_pg_call: false,
+            window_session_ttl_secs: openimp_service::window::SESSION_TTL_SECS,
+            window_sessions_per_merchant: openimp_service::window::OPEN_SESSIONS_PER_MERCHANT,
         },
     );
     Ok((gateway, lock))
@@ -190,7 +192,7 @@ fn print_credentials(credentials: &MerchantCredentials, json: bool, secret_label
 pub enum ChannelCommand {
     /// Add a PG channel (MID) to a merchant.
     Add(Box<ChannelAdd>),
-    /// List a merchant's channels (secrets masked).
+    /// List a merchant's channels with their channel keys (secrets masked).
     List {
         #[arg(long)]
         merchant: String,
@@ -297,9 +299,10 @@ impl ChannelCommand {
                 } else {
                     for c in channels {
                         println!(
-                            "{}.{}\t{}{}{}",
+                            "{}.{}\t{}\t{}{}{}",
                             c.pg_provider,
                             c.mid,
+                            c.channel_key,
                             if c.test_mode { "test" } else { "live" },
                             if c.is_default { "\tdefault" } else { "" },
                             if c.keyed_billing { "" } else { "\twindow-only" }
@@ -323,6 +326,11 @@ impl ChannelCommand {
 pub enum SandboxCommand {
     /// Every approval and cancel the sandbox PG recorded, oldest first.
     Ledger {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every billing key the sandbox PG issued (masked card, MID, deleted or not), oldest first.
+    Keys {
         #[arg(long)]
         json: bool,
     },
@@ -352,6 +360,36 @@ impl SandboxCommand {
                             out,
                             "{}\t{}\t{}\t{}\t{}\t{}",
                             e.created_at, e.kind, e.mid, e.order_id, e.amount, e.tid
+                        )?;
+                    }
+                }
+            }
+            SandboxCommand::Keys { json } => {
+                let main = data.open_db().await?;
+                let db = data.open_sandbox_db(&main).await?;
+                let keys = openimp_store::sandbox::list_billing_keys(&db).await?;
+                // The PG's key itself is never printed: the card and dates identify it.
+                let keys: Vec<serde_json::Value> = keys
+                    .into_iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "mid": k.mid,
+                            "card_name": k.card_name,
+                            "card_number": k.card_number,
+                            "created_at": k.created_at,
+                            "deleted_at": k.deleted_at,
+                        })
+                    })
+                    .collect();
+                let mut out = std::io::stdout().lock();
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&keys)?)?;
+                } else {
+                    for k in keys {
+                        writeln!(
+                            out,
+                            "{}\t{}\t{}\t{}",
+                            k["created_at"], k["mid"], k["card_number"], k["deleted_at"]
                         )?;
                     }
                 }

@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Log lines as JSON.
     #[arg(long)]
     log_json: bool,
+    /// How long a payment window stays usable, in seconds.
+    #[arg(long, env = "OPENIMP_WINDOW_SESSION_TTL_SECS", default_value_t = openimp_service::window::SESSION_TTL_SECS)]
+    window_session_ttl_secs: i64,
+    /// Open (unused, unexpired) payment windows a merchant may have at once; more are refused.
+    #[arg(long, env = "OPENIMP_WINDOW_SESSIONS_PER_MERCHANT", default_value_t = openimp_service::window::OPEN_SESSIONS_PER_MERCHANT)]
+    window_sessions_per_merchant: i64,
     /// Test only: abort right after a PG approval, before recording it.
     #[arg(long, hide = true)]
     fault_crash_after_pg_call: bool,
@@ -75,6 +81,8 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
                 pg_timeout: Duration::from_secs(args.pg_timeout_secs),
                 reconcile_after: Duration::from_secs(args.reconcile_after_secs),
                 crash_after_pg_call: args.fault_crash_after_pg_call,
+                window_session_ttl_secs: args.window_session_ttl_secs.max(1),
+                window_sessions_per_merchant: args.window_sessions_per_merchant.max(1),
             },
         )
         .with_webhook_options(args.worker.webhook_options())

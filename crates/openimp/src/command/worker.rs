@@ -104,6 +104,8 @@ pub async fn run(data: &DataOptions, args: WorkerArgs) -> anyhow::Result<()> {
                 pg_timeout: Duration::from_secs(args.pg_timeout_secs),
                 reconcile_after: Duration::from_secs(args.reconcile_after_secs),
                 crash_after_pg_call: false,
+                window_session_ttl_secs: openimp_service::window::SESSION_TTL_SECS,
+                window_sessions_per_merchant: openimp_service::window::OPEN_SESSIONS_PER_MERCHANT,
             },
         )
         .with_webhook_options(args.worker.webhook_options()),

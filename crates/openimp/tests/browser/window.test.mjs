@@ -298,6 +298,8 @@ test('bad params: the window does not open and the callback gets an error', asyn
     ["IMP.request_pay({pg:'html5_inicis', pay_method:'card', merchant_uid:'o1', amount:'1004', buyer_tel:'010'}, function(){});", /amount/],
     ["IMP.request_pay({pg:'html5_inicis', pay_method:'card', merchant_uid:12345, amount:1004, buyer_tel:'010'}, function(){});", /merchant_uid/],
     ["IMP.request_pay({pg:'html5_inicis', pay_method:'card', merchant_uid:'o1', amount:0, buyer_tel:'010'}, function(){});", /amount/],
+    // KG Inicis requires buyer_tel (seed 003: 필수).
+    ["IMP.request_pay({pg:'html5_inicis', pay_method:'card', merchant_uid:'o1', amount:1004}, function(){});", /buyer_tel/],
   ];
   for (const [i, [inline, message]] of cases.entries()) {
     await page.goto(payUrl(m, { inline }));
@@ -386,7 +388,7 @@ test('security: CSRF token required, a used window cannot be replayed, framing l
   const origin = site.base;
   const open = await fetch(server.base + '/window/sessions', {
     method: 'POST', headers: { 'Content-Type': 'application/json', Origin: origin },
-    body: JSON.stringify({ imp_code: m.imp_code, params: { merchant_uid: 'sec_1', amount: 1000, pay_method: 'card' } }),
+    body: JSON.stringify({ imp_code: m.imp_code, params: { merchant_uid: 'sec_1', amount: 1000, pay_method: 'card', buyer_tel: '010-1234-5678' } }),
   });
   assert.equal(open.headers.get('access-control-allow-origin'), origin);
   const id = (await open.json()).response.id;
@@ -483,7 +485,7 @@ test('vbank (가상계좌), PC: issued ready (webhook ready), deposit over REST 
   const { page, context } = await newPage(chrome.browser);
   const frame = await openOverlay(page, m, {
     pg: 'html5_inicis', pay_method: 'vbank', merchant_uid: 'order_vbank_0001', name: '가상계좌 테스트',
-    amount: 23000, buyer_name: '홍길동', vbank_due: '20301231180000', notice_url: `${site.base}/webhook`,
+    amount: 23000, buyer_name: '홍길동', buyer_tel: '010-1234-5678', vbank_due: '20301231180000', notice_url: `${site.base}/webhook`,
   });
   await frame.getByLabel('입금 은행').selectOption({ label: '국민은행' });
   await frame.getByLabel('입금자명').fill('홍길동');
@@ -581,7 +583,7 @@ test('phone (휴대폰 소액결제), PC: carrier and number → paid; deposit r
   const { page, context } = await newPage(chrome.browser);
   const frame = await openOverlay(page, m, {
     pg: 'html5_inicis', pay_method: 'phone', merchant_uid: 'order_phone_0001', name: '휴대폰 결제', amount: 5000,
-    digital: true,
+    buyer_tel: '010-1234-5678', digital: true,
   });
   await frame.locator('#carrier').waitFor();
   const carriers = await frame.locator('#carrier option').allTextContents();
@@ -612,6 +614,7 @@ test('kakaopay (easy pay) on html5_inicis, PC: approval page → paid, emb_pg_pr
   const { page, context } = await newPage(chrome.browser);
   const frame = await openOverlay(page, m, {
     pg: 'html5_inicis', pay_method: 'kakaopay', merchant_uid: 'order_kakao_0001', name: '카카오페이 테스트', amount: 12000,
+    buyer_tel: '010-1234-5678',
   });
   await shot(page, 'window-kakaopay-pc');
   await frame.getByRole('button', { name: /카카오페이로 결제/ }).click();

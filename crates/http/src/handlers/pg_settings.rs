@@ -1,0 +1,12 @@
+//! `GET /users/pg`: the merchant's PG settings (its channels, with their channel keys).
+
+use axum::extract::State;
+
+use crate::auth::Merchant;
+use crate::envelope::{ok, HttpResult};
+use crate::AppState;
+
+/// `[{pg_provider, pg_id, sandbox, type, channel_name, channel_key}]`, default channel first.
+pub async fn list(State(state): State<AppState>, Merchant(merchant): Merchant) -> HttpResult {
+    Ok(ok(state.gateway.pg_settings(&merchant).await?))
+}

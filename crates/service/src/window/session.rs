@@ -1,0 +1,300 @@
+//! The window session's lifecycle: opened from the SDK's request (the checks that refuse before
+//! a window opens), viewed, closed by the customer; the CSRF and origin checks.
+
+use openimp_core::card::card_company_by_code;
+use openimp_core::ids::{new_imp_uid, random_hex};
+use openimp_core::time::now;
+use openimp_core::ApiError;
+use openimp_store::customers::{self, Replace};
+use openimp_store::merchants::{self, ChannelRow};
+use openimp_store::payments::{self, MethodDetails, PaymentRow};
+use openimp_store::window::{self, SessionRow};
+use openimp_store::StoreError;
+use openimp_store::{prepares, schedules};
+use serde_json::Value;
+
+use super::request::{opt_string, parse_request};
+use super::rsp::{failure, order_fields};
+use super::{OpenCommand, Opened, WindowRequest, WindowView, USER_CANCELLED};
+use crate::channels::ChannelChoice;
+use crate::{ApiResult, Gateway, MerchantId};
+
+/// How long a finished session (its result page) is kept.
+pub const FINISHED_RETENTION_SECS: i64 = 24 * 3600;
+
+/// Fields a channel's PG window requires: KG Inicis needs `buyer_tel` (seed 003: 필수).
+fn check_channel_fields(channel: &ChannelRow, request: &WindowRequest) -> ApiResult<()> {
+    if crate::channels::provider_matches(&channel.pg_provider, "html5_inicis")
+        && request.buyer_tel.is_none()
+    {
+        return Err(ApiError::invalid(
+            "KG이니시스 결제창은 구매자 연락처(buyer_tel)가 필수입니다. (buyer_tel is required by the KG Inicis window)",
+        ));
+    }
+    Ok(())
+}
+
+impl Gateway {
+    /// Checks a `request_pay` and opens a window session for it.
+    pub async fn open_window(&self, command: OpenCommand) -> ApiResult<Opened> {
+        let merchant = merchants::get(&self.db, command.imp_code.trim()).await?.ok_or_else(|| {
+            ApiError::rejected(
+                "등록되지 않은 가맹점 식별코드입니다. IMP.init의 값을 확인하세요. (unknown merchant code)",
+            )
+        })?;
+        let origin = check_origin(&command.origin)?;
+        let merchant_id = MerchantId(merchant.imp_code.clone());
+        let params = command.params.as_object().cloned().unwrap_or_default();
+        let pg = opt_string(&params, "pg")?;
+        let channel_key = opt_string(&params, "channelKey")?;
+        let choice = ChannelChoice::new(channel_key.as_deref(), pg.as_deref());
+        let channel = self.resolve_channel(merchant_id.as_str(), choice).await?;
+        self.connector_for(&channel)?;
+        let request = parse_request(&params, pg)?;
+        check_channel_fields(&channel, &request)?;
+        self.check_notice_url(request.notice_url.as_deref()).await?;
+        // Every amount rule (the per-charge maximum too), as REST charges check them. An
+        // issuance window charges nothing: its amount (often 0) is only checked when shown.
+        if !request.issues_key() || request.amount != 0 {
+            crate::charge::check_order(&order_fields(&request, 0))?;
+        }
+        if let Some(customer_uid) = request.customer_uid.as_deref() {
+            crate::billing::check_customer_uid(customer_uid)?;
+            crate::charge::check_merchant_uid(&request.merchant_uid)?;
+            // Nothing is charged: the issuance record is amount 0, and so is what a prepared
+            // merchant_uid must say.
+            self.check_prepared(merchant_id.as_str(), &request.merchant_uid, 0, &request.currency)
+                .await?;
+            self.check_window_may_issue(merchant_id.as_str(), &request).await?;
+        } else {
+            self.check_prepared(
+                merchant_id.as_str(),
+                &request.merchant_uid,
+                request.amount,
+                &request.currency,
+            )
+            .await?;
+        }
+        self.refuse_live_merchant_uid(merchant_id.as_str(), &request.merchant_uid).await?;
+        self.refuse_merchant_uid_reserved_by_schedule(merchant_id.as_str(), &request.merchant_uid)
+            .await?;
+        let redirects = command.mobile
+            && request.m_redirect_url.is_some()
+            // KG Inicis billing-key windows call back on mobile too (seed 000).
+            && !(request.issues_key()
+                && crate::channels::provider_matches(&channel.pg_provider, "html5_inicis"));
+        let now = now();
+        // Expired unused sessions go when they expire; open ones are capped per merchant.
+        window::delete_expired_of(&self.db, merchant_id.as_str(), now).await?;
+        let open = window::count_open(&self.db, merchant_id.as_str(), now).await?;
+        if open >= self.config.window_sessions_per_merchant {
+            return Err(ApiError::rejected(format!(
+                "열려 있는 결제창이 너무 많습니다(가맹점당 {}개). 잠시 후 다시 시도해주세요. (too many open payment windows for this merchant)",
+                self.config.window_sessions_per_merchant
+            )));
+        }
+        let session = SessionRow {
+            id: format!("win_{}", random_hex(16)),
+            merchant_id: merchant_id.0.clone(),
+            channel_id: channel.id.clone(),
+            csrf_token: random_hex(16),
+            origin,
+            mode: if redirects { "redirect" } else { "overlay" }.to_owned(),
+            device: if command.mobile { "mobile" } else { "pc" }.to_owned(),
+            request_json: serde_json::to_string(&request).map_err(ApiError::internal)?,
+            user_agent: command.user_agent.map(|ua| ua.chars().take(512).collect()),
+            state: "open".to_owned(),
+            imp_uid: None,
+            result_json: None,
+            created_at: now,
+            expires_at: now + self.config.window_session_ttl_secs,
+            updated_at: now,
+        };
+        window::insert(&self.db, &session).await?;
+        Ok(Opened { id: session.id, mode: session.mode })
+    }
+
+    /// A billing-key window may write a customer_uid that has no live key; replacing a live
+    /// key needs the merchant's server to have prepared the window's merchant_uid (an
+    /// authenticated `POST /payments/prepare`, amount 0), since anyone who knows the merchant
+    /// code can open a window. Checked when the window opens and again when the card comes
+    /// back (the store re-checks atomically when [`Replace::Refused`]).
+    pub(super) async fn check_window_may_issue(
+        &self,
+        merchant_id: &str,
+        request: &WindowRequest,
+    ) -> ApiResult<Replace> {
+        let customer_uid = request.customer_uid.as_deref().unwrap_or_default();
+        if prepares::get(&self.db, merchant_id, &request.merchant_uid).await?.is_some() {
+            return Ok(Replace::Allowed);
+        }
+        if customers::get(&self.db, merchant_id, customer_uid).await?.is_some() {
+            return Err(crate::billing::live_key_refusal());
+        }
+        Ok(Replace::Refused)
+    }
+
+    /// A merchant_uid a pending schedule reserves belongs to that schedule: i'mport refuses
+    /// any other payment with it. Engineer "order" provides the shared check for every payment
+    /// path (issue 9); this call site moves to it when the branches merge.
+    async fn refuse_merchant_uid_reserved_by_schedule(
+        &self,
+        merchant_id: &str,
+        merchant_uid: &str,
+    ) -> ApiResult<()> {
+        match schedules::get(&self.db, merchant_id, merchant_uid).await? {
+            Some(schedule) if schedule.schedule_status == "scheduled" => Err(ApiError::rejected(
+                "예약된 정기결제가 사용하는 주문번호(merchant_uid)입니다. (this merchant_uid is reserved by a pending schedule)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Housekeeping (the reconciler's loop): unused sessions go once expired, finished ones
+    /// after [`FINISHED_RETENTION_SECS`] (the payment itself is kept).
+    pub async fn purge_window_sessions(&self) -> ApiResult<u64> {
+        let now = now();
+        let expired = window::delete_expired(&self.db, now).await?;
+        let finished = window::delete_finished(&self.db, now - FINISHED_RETENTION_SECS).await?;
+        Ok(expired + finished)
+    }
+
+    /// The session and what its page shows. Unknown ids are a 404.
+    pub async fn window_view(&self, id: &str) -> ApiResult<WindowView> {
+        let session = window::get(&self.db, id).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "존재하지 않거나 유효시간이 지난 결제창입니다. (unknown or expired window)",
+            )
+        })?;
+        let request: WindowRequest =
+            serde_json::from_str(&session.request_json).map_err(ApiError::internal)?;
+        let merchant = merchants::get(&self.db, &session.merchant_id).await?;
+        let channel = merchants::get_channel(&self.db, &session.merchant_id, &session.channel_id)
+            .await
+            .ok()
+            .flatten();
+        let cards = request
+            .enabled_cards
+            .iter()
+            .filter_map(|code| card_company_by_code(code))
+            .map(|c| (c.code.to_owned(), c.name.to_owned()))
+            .collect();
+        let result = match &session.result_json {
+            Some(json) => Some(serde_json::from_str(json).map_err(ApiError::internal)?),
+            None => None,
+        };
+        Ok(WindowView {
+            expired: session.state == "open" && session.expires_at <= now(),
+            merchant_name: merchant.map(|m| m.name).unwrap_or_default(),
+            pg_provider: channel.as_ref().map(|c| c.pg_provider.clone()).unwrap_or_default(),
+            pg_id: channel.as_ref().map(|c| c.mid.clone()).unwrap_or_default(),
+            session,
+            request,
+            cards,
+            result,
+        })
+    }
+    /// The customer closed the window: the payment is recorded as failed, never paid.
+    pub async fn close_window(&self, id: &str, csrf: &str) -> ApiResult<Value> {
+        let view = self.window_view(id).await?;
+        check_csrf(&view.session, csrf)?;
+        if let Some(result) = view.result {
+            return Ok(result);
+        }
+        if !window::claim(&self.db, id, csrf, now()).await? {
+            // Expired (or claimed by a submit that is still running): no payment to record.
+            return Ok(failure(&view.request.merchant_uid, None, "F1002", USER_CANCELLED));
+        }
+        let request = &view.request;
+        let now = now();
+        let mut row = self.window_row(&view, now);
+        row.status = "failed".to_owned();
+        row.failed_at = now;
+        row.fail_reason = Some(USER_CANCELLED.to_owned());
+        let imp_uid = match payments::insert(&self.db, &row).await {
+            Ok(true) => Some(row.imp_uid.clone()),
+            Ok(false) | Err(StoreError::Conflict(_)) => None,
+            Err(err) => return Err(err.into()),
+        };
+        let rsp = failure(&request.merchant_uid, imp_uid.as_deref(), "F1002", USER_CANCELLED);
+        window::finish(&self.db, id, imp_uid.as_deref(), &rsp.to_string(), now).await?;
+        Ok(rsp)
+    }
+    /// A payment row for a window that records without charging (issuance, close).
+    pub(super) fn window_row(&self, view: &WindowView, now: i64) -> PaymentRow {
+        let request = &view.request;
+        let session = &view.session;
+        let issue = request.issues_key();
+        PaymentRow {
+            imp_uid: new_imp_uid(false),
+            merchant_id: session.merchant_id.clone(),
+            merchant_uid: request.merchant_uid.clone(),
+            status: "pending".to_owned(),
+            amount: if issue { 0 } else { request.amount },
+            cancel_amount: 0,
+            cancel_reserved: 0,
+            tax_free: if issue { 0 } else { request.tax_free },
+            vat_amount: if issue { None } else { request.vat_amount },
+            currency: request.currency.clone(),
+            pay_method: Some(request.pay_method.clone()),
+            channel: Some(session.device.clone()),
+            channel_id: Some(session.channel_id.clone()),
+            pg_provider: Some(view.pg_provider.clone()).filter(|p| !p.is_empty()),
+            pg_id: Some(view.pg_id.clone()).filter(|p| !p.is_empty()),
+            pg_tid: None,
+            apply_num: None,
+            card_code: None,
+            card_name: None,
+            card_number: None,
+            card_type: None,
+            card_quota: 0,
+            name: request.name.clone(),
+            buyer_name: request.buyer_name.clone(),
+            buyer_email: request.buyer_email.clone(),
+            buyer_tel: request.buyer_tel.clone(),
+            buyer_addr: request.buyer_addr.clone(),
+            buyer_postcode: request.buyer_postcode.clone(),
+            custom_data: request.custom_data.clone(),
+            user_agent: session.user_agent.clone(),
+            notice_url: request.notice_url.clone(),
+            customer_uid: request.customer_uid.clone(),
+            customer_uid_usage: issue.then(|| "issue".to_owned()),
+            started_at: session.created_at,
+            paid_at: 0,
+            failed_at: 0,
+            cancelled_at: 0,
+            fail_reason: None,
+            cancel_reason: None,
+            receipt_url: None,
+            updated_at: now,
+            method: MethodDetails::default(),
+        }
+    }
+}
+
+pub(super) fn check_csrf(session: &SessionRow, csrf: &str) -> ApiResult<()> {
+    use sha2::{Digest, Sha256};
+    // Compare digests so the comparison time says nothing about the token.
+    if Sha256::digest(session.csrf_token.as_bytes()) == Sha256::digest(csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("잘못된 요청입니다. 결제창을 다시 열어주세요. (bad CSRF token)"))
+    }
+}
+
+/// `http(s)://host[:port]`, nothing else: the only target the result is posted to.
+pub(super) fn check_origin(origin: &str) -> ApiResult<String> {
+    let origin = origin.trim();
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) =>
+        {
+            Ok(origin.to_owned())
+        }
+        _ => Err(ApiError::invalid(
+            "결제창은 http(s) 웹페이지에서만 열 수 있습니다. (the page's Origin is required)",
+        )),
+    }
+}
