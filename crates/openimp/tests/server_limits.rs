@@ -1,7 +1,8 @@
 //! The server's timeouts and connection cap, over raw TCP (a slow client is something reqwest
 //! will not pretend to be): a half-sent head is dropped after the header timeout, a half-sent
 //! body is answered 408 after the body timeout, and with every connection slot taken by slow
-//! clients a new client waits, then is served once they are dropped.
+//! clients a new client waits, then is served once they are dropped. A request past its
+//! deadline is answered 408, and the deadline must exceed the PG timeout.
 
 #[macro_use]
 mod common;
@@ -16,6 +17,7 @@ dual_backend_tests!(
     half_sent_head_is_dropped,
     half_sent_body_is_answered_408,
     slow_clients_do_not_starve_others,
+    a_request_past_its_deadline_is_answered_408,
 );
 
 fn opts(vars: &[(&str, &str)]) -> ServerOpts {
@@ -106,4 +108,36 @@ async fn slow_clients_do_not_starve_others(backend: Backend) {
         let left = read_until_closed(stream, "a slow client").await;
         assert!(!left.contains(" 200 "), "slow client {i} was answered: {left}");
     }
+}
+
+async fn a_request_past_its_deadline_is_answered_408(backend: Backend) {
+    let env = Env::new(&backend).await;
+    let merchant = env.create_merchant();
+    let cu = uid("cust");
+    {
+        let server = TestServer::start_in(env.clone(), ServerOpts::default()).await;
+        server.client(&merchant).await.issue_key_ok(&cu, CARD_OK).await;
+    }
+    // A deadline no longer than the PG timeout is refused at start.
+    let refused = env.cli(&["serve", "--listen", "127.0.0.1:0", "--request-timeout-secs", "30"]);
+    assert!(!refused.success, "serve started with a deadline equal to the PG timeout");
+    assert!(refused.stderr.contains("--request-timeout-secs"), "{}", refused.stderr);
+    // Deleting a billing key waits on the PG's deletion, which this sandbox makes slow.
+    let server = TestServer::start_in(
+        env.clone(),
+        ServerOpts {
+            sandbox_delay_ms: Some(5000),
+            args: ["--pg-timeout-secs", "1", "--request-timeout-secs", "2"]
+                .map(str::to_owned)
+                .to_vec(),
+            ..ServerOpts::default()
+        },
+    )
+    .await;
+    let client = server.client(&merchant).await;
+    let resp = client.delete(&format!("/subscribe/customers/{cu}")).await;
+    assert_eq!(resp.0, 408, "{}", resp.1);
+    assert_failure(&resp, "a request past its deadline");
+    assert_eq!(resp.1["code"], -1, "{}", resp.1);
+    assert_ok(&server.anon().get("/healthz").await, "a request afterwards");
 }
