@@ -122,12 +122,12 @@ async fn a_request_past_its_deadline_is_answered_408(backend: Backend) {
     let refused = env.cli(&["serve", "--listen", "127.0.0.1:0", "--request-timeout-secs", "30"]);
     assert!(!refused.success, "serve started with a deadline equal to the PG timeout");
     assert!(refused.stderr.contains("--request-timeout-secs"), "{}", refused.stderr);
-    // Deleting a billing key waits on the PG's deletion, which this sandbox makes slow.
+    // Every PG call is bounded by the PG timeout, so a request outlives the deadline only when
+    // something else stalls it: here the database, locked by another session for longer.
     let server = TestServer::start_in(
         env.clone(),
         ServerOpts {
-            sandbox_delay_ms: Some(5000),
-            args: ["--pg-timeout-secs", "1", "--request-timeout-secs", "2"]
+            extra_args: ["--pg-timeout-secs", "1", "--request-timeout-secs", "2"]
                 .map(str::to_owned)
                 .to_vec(),
             ..ServerOpts::default()
@@ -135,9 +135,57 @@ async fn a_request_past_its_deadline_is_answered_408(backend: Backend) {
     )
     .await;
     let client = server.client(&merchant).await;
-    let resp = client.delete(&format!("/subscribe/customers/{cu}")).await;
+    let lock = DatabaseLock::take(&env).await;
+    let resp = client
+        .post_json(
+            "/payments/prepare",
+            &serde_json::json!({"merchant_uid": uid("pp"), "amount": 1000}),
+        )
+        .await;
+    lock.release().await;
     assert_eq!(resp.0, 408, "{}", resp.1);
     assert_failure(&resp, "a request past its deadline");
     assert_eq!(resp.1["code"], -1, "{}", resp.1);
     assert_ok(&server.anon().get("/healthz").await, "a request afterwards");
+}
+
+/// A write lock on the server's database held by another session (SQLite: `BEGIN IMMEDIATE` on
+/// the file; PostgreSQL: the `prepares` table locked), so the server's writes wait behind it.
+enum DatabaseLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DatabaseLock {
+    async fn take(env: &Env) -> DatabaseLock {
+        use sqlx::Connection;
+        match &env.database_url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("LOCK TABLE prepares IN ACCESS EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                DatabaseLock::Postgres(conn)
+            }
+            None => {
+                let url = format!("sqlite://{}", env.path().join("openimp.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+                DatabaseLock::Sqlite(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            DatabaseLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+            DatabaseLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+        }
+    }
 }
