@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 dual_backend_tests!(
     window_cannot_replace_a_live_key_unless_prepared,
@@ -20,6 +21,7 @@ dual_backend_tests!(
     channel_keys_select_the_channel,
     kg_inicis_window_fields_and_pay_methods,
     pg_settings_banks_and_cards,
+    stuck_window_shows_its_payment,
 );
 
 // The per-charge maximum lives in `ChargeAmounts::check` (engineer "order" adds it): this test
@@ -132,6 +134,7 @@ async fn window_cannot_replace_a_live_key_unless_prepared(backend: Backend) {
     assert!(refused.1["message"].as_str().unwrap().contains("prepare"), "{refused:?}");
     let key = assert_ok(&client.get(&format!("/subscribe/customers/{customer_uid}")).await, "key");
     assert_masked(&key["card_number"], &first, "the key is unchanged");
+    client.again_paid(&customer_uid, &uid("still"), 1000).await;
 
     // A key that appears after the window opened is kept too: the submit is refused.
     let late_uid = uid("cust_late");
@@ -533,4 +536,71 @@ async fn pg_settings_banks_and_cards(backend: Backend) {
         let resp = server.anon().get(path).await;
         assert_eq!(resp.0, 401, "{path} needs a token: {resp:?}");
     }
+}
+
+/// Finding 23: a server that stops between the claim and the result leaves the session
+/// `processing`; once a submit can no longer be running, its page shows the payment instead of
+/// a form whose every submit answers "already used".
+async fn stuck_window_shows_its_payment(backend: Backend) {
+    let env = Env::new(&backend).await;
+    let pg_timeout = vec![("OPENIMP_PG_TIMEOUT_SECS".to_owned(), "1".to_owned())];
+    let merchant_uid = uid("stuck");
+    let (m, id);
+    {
+        let crash = ServerOpts {
+            fault_crash_after_pg_call: true,
+            env: pg_timeout.clone(),
+            ..ServerOpts::default()
+        };
+        let mut server = TestServer::start_in(env.clone(), crash).await;
+        m = server.create_merchant();
+        id = open_ok(
+            &server,
+            &m,
+            json!({"merchant_uid": merchant_uid, "amount": 1000, "buyer_tel": TEL}),
+        )
+        .await;
+        let (_, _, csrf) = page(&server, &id).await;
+        let mut pairs = vec![("csrf", csrf.as_str())];
+        pairs.extend(card_form(CARD_OK));
+        let result = server
+            .anon()
+            .http
+            .post(server.url(&format!("/window/{id}")))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_encode(&pairs))
+            .send()
+            .await;
+        assert!(result.is_err(), "the browser sees a broken connection: {result:?}");
+        let status = server.wait_exit(Duration::from_secs(15)).await;
+        assert!(status.is_some(), "the server aborted after the PG call; logs:\n{}", server.logs());
+    }
+    let settle = ServerOpts {
+        reconcile_interval_secs: Some(1),
+        reconcile_after_secs: Some(0),
+        env: pg_timeout,
+        ..ServerOpts::default()
+    };
+    let server = TestServer::start_in(env.clone(), settle).await;
+    let client = server.client(&m).await;
+    let paid = eventually(Duration::from_secs(30), "the reconciler settles the payment", || {
+        let client = client.clone();
+        let merchant_uid = merchant_uid.clone();
+        async move {
+            let (_, body) = client.get(&format!("/payments/find/{merchant_uid}")).await;
+            (body["response"]["status"] == "paid").then(|| body["response"].clone())
+        }
+    })
+    .await;
+    let imp_uid = paid["imp_uid"].as_str().unwrap().to_owned();
+    let shown = format!("imp_uid</dt><dd>{imp_uid}<");
+    let text = eventually(Duration::from_secs(15), "the stuck window shows its payment", || {
+        let (server, id, shown) = (&server, &id, &shown);
+        async move {
+            let (status, text, csrf) = page(server, id).await;
+            (status == 200 && csrf.is_empty() && text.contains(shown.as_str())).then_some(text)
+        }
+    })
+    .await;
+    assert!(!text.contains("name=\"card_number\""), "no card form: {text}");
 }

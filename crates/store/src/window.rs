@@ -147,13 +147,15 @@ pub async fn delete_expired_of(db: &Db, merchant_id: &str, now: i64) -> Result<u
     Ok(result.rows_affected())
 }
 
-/// Deletes finished sessions last changed before `before` (their payment stays).
+/// Deletes finished sessions (and ones a stopped server left `processing`) last changed before
+/// `before`; their payment stays.
 pub async fn delete_finished(db: &Db, before: i64) -> Result<u64, StoreError> {
-    let result =
-        sqlx::query("DELETE FROM window_sessions WHERE state = 'done' AND updated_at < $1")
-            .bind(before)
-            .execute(db.writer())
-            .await?;
+    let result = sqlx::query(
+        "DELETE FROM window_sessions WHERE state IN ('done', 'processing') AND updated_at < $1",
+    )
+    .bind(before)
+    .execute(db.writer())
+    .await?;
     Ok(result.rows_affected())
 }
 

@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENIMP_SANDBOX_DELAY_MS", default_value_t = 0)]
     sandbox_delay_ms: u64,
     /// How long a PG call may take before its outcome counts as unknown.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "OPENIMP_PG_TIMEOUT_SECS", default_value_t = 30)]
     pg_timeout_secs: u64,
     /// How often the reconciler looks for payments with an unknown outcome.
     #[arg(long, default_value_t = 30)]

@@ -14,7 +14,7 @@ use openimp_store::{prepares, schedules};
 use serde_json::Value;
 
 use super::request::{opt_string, parse_request};
-use super::rsp::{failure, order_fields};
+use super::rsp::{charge_rsp, failure, order_fields};
 use super::{OpenCommand, Opened, WindowRequest, WindowView, USER_CANCELLED};
 use crate::channels::ChannelChoice;
 use crate::{ApiResult, Gateway, MerchantId};
@@ -150,8 +150,8 @@ impl Gateway {
         }
     }
 
-    /// Housekeeping (the reconciler's loop): unused sessions go once expired, finished ones
-    /// after [`FINISHED_RETENTION_SECS`] (the payment itself is kept).
+    /// Housekeeping (the reconciler's loop): unused sessions go once expired, finished (or
+    /// stuck) ones after [`FINISHED_RETENTION_SECS`] (the payment itself is kept).
     pub async fn purge_window_sessions(&self) -> ApiResult<u64> {
         let now = now();
         let expired = window::delete_expired(&self.db, now).await?;
@@ -181,6 +181,7 @@ impl Gateway {
             .collect();
         let result = match &session.result_json {
             Some(json) => Some(serde_json::from_str(json).map_err(ApiError::internal)?),
+            None if self.is_stuck(&session) => Some(self.stuck_result(&session, &request).await?),
             None => None,
         };
         Ok(WindowView {
@@ -194,6 +195,46 @@ impl Gateway {
             result,
         })
     }
+
+    /// A session claimed by a submit that never finished (the server stopped between the
+    /// claim and the result): a submit waits at most the PG timeout, so twice that is enough.
+    fn is_stuck(&self, session: &SessionRow) -> bool {
+        let pg_timeout = i64::try_from(self.config.pg_timeout.as_secs()).unwrap_or(i64::MAX);
+        session.state == "processing"
+            && now().saturating_sub(session.updated_at) > pg_timeout.saturating_mul(2)
+    }
+
+    /// What a stuck session shows: the payment its submit recorded (the reconciler settles a
+    /// pending one; the page shows it as it stands), else that nothing was paid.
+    async fn stuck_result(
+        &self,
+        session: &SessionRow,
+        request: &WindowRequest,
+    ) -> ApiResult<Value> {
+        let filter = payments::PaymentFilter {
+            merchant_uid: Some(request.merchant_uid.clone()),
+            ..Default::default()
+        };
+        let (rows, _) = payments::list(
+            &self.db,
+            &session.merchant_id,
+            &filter,
+            payments::Sorting::StartedDesc,
+            1,
+            20,
+        )
+        .await?;
+        match rows.iter().find(|row| row.started_at >= session.created_at) {
+            Some(row) => Ok(charge_rsp(&self.payment_view(row).await?)),
+            None => Ok(failure(
+                &request.merchant_uid,
+                None,
+                "F500",
+                "결제가 완료되지 않았습니다. 다시 시도해주세요. (the window stopped before a payment was recorded)",
+            )),
+        }
+    }
+
     /// The customer closed the window: the payment is recorded as failed, never paid.
     pub async fn close_window(&self, id: &str, csrf: &str) -> ApiResult<Value> {
         let view = self.window_view(id).await?;
