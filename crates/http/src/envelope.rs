@@ -55,10 +55,20 @@ impl IntoResponse for HttpError {
             _ => {}
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({ "code": code, "message": message, "response": null })))
-            .into_response()
+        let mut response =
+            (status, Json(json!({ "code": code, "message": message, "response": null })))
+                .into_response();
+        if matches!(self.0, ApiError::Unwritable(_)) {
+            response.extensions_mut().insert(DatabaseRefusedWrite);
+        }
+        response
     }
 }
+
+/// Marks a 503 that came from a database which answers but refuses writes (disk full, read
+/// only): the database is not down, so the outage gate must not start refusing every route.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseRefusedWrite;
 
 /// A refusal with an HTTP status no [`ApiError`] maps to (408, 414, 431): `code` -1 and a
 /// message, like every other failure.

@@ -62,7 +62,8 @@ pub async fn refuse_while_db_down(
         .into_response();
     }
     let response = next.run(request).await;
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+    let refused_write = response.extensions().get::<crate::envelope::DatabaseRefusedWrite>();
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && refused_write.is_none() {
         state.gateway.db.report_unavailable();
     }
     response
