@@ -15,8 +15,7 @@ use openimp_core::ApiError;
 use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
 use openimp_store::customers;
 use openimp_store::merchants::ChannelRow;
-use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
-use openimp_store::StoreError;
+use openimp_store::payments::{self, ApprovalRecord, InsertRefusal, MerchantUidTaken, PaymentRow};
 
 use crate::billing::billing_key_aad;
 use crate::{ApiResult, Gateway, MerchantId};
@@ -95,6 +94,7 @@ pub(crate) fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
 }
 
 const ALREADY_LIVE: &str = "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)";
+const RESERVED_BY_SCHEDULE: &str = "예약결제에 등록된 주문번호(merchant_uid)입니다. 다른 결제에 사용할 수 없습니다. (this merchant_uid is reserved by a pending schedule)";
 
 impl Gateway {
     /// Charges a stored billing key.
@@ -171,7 +171,7 @@ impl Gateway {
             currency,
         )
         .await?;
-        self.refuse_live_merchant_uid(merchant.as_str(), &command.order.merchant_uid).await?;
+        self.check_merchant_uid_free(merchant.as_str(), &command.order.merchant_uid).await?;
         let order = command.order;
         match command.customer_uid.filter(|uid| !uid.trim().is_empty()) {
             Some(customer_uid) => {
@@ -221,27 +221,43 @@ impl Gateway {
         }
     }
 
-    /// Refuses early (before a PG is involved) a merchant_uid that already has a live attempt.
-    /// The unique index still decides races; this only avoids needless PG work.
-    pub(crate) async fn refuse_live_merchant_uid(
+    /// Refuses early (before a PG is involved) a merchant_uid that is not free for a new
+    /// payment: a live attempt has it, or a pending schedule reserves it (docs/decisions.md).
+    /// REST charges and the payment window call it; the insert's guards still decide races.
+    pub async fn check_merchant_uid_free(
         &self,
         merchant_id: &str,
         merchant_uid: &str,
     ) -> ApiResult<()> {
-        let filter = payments::PaymentFilter {
-            merchant_uid: Some(merchant_uid.to_owned()),
-            ..Default::default()
-        };
-        let (found, _) =
-            payments::list(&self.db, merchant_id, &filter, payments::Sorting::StartedDesc, 1, 20)
-                .await?;
-        if found
-            .iter()
-            .any(|p| matches!(p.status.as_str(), "pending" | "ready" | "paid" | "cancelled"))
-        {
-            return Err(ApiError::rejected(ALREADY_LIVE));
+        match payments::merchant_uid_taken(&self.db, merchant_id, merchant_uid).await? {
+            None => Ok(()),
+            Some(MerchantUidTaken::LivePayment) => Err(ApiError::rejected(ALREADY_LIVE)),
+            Some(MerchantUidTaken::Schedule) => Err(ApiError::rejected(RESERVED_BY_SCHEDULE)),
         }
-        Ok(())
+    }
+
+    /// The one mapping of a refused payment insert to the error the caller sees.
+    pub(crate) async fn insert_refusal_error(
+        &self,
+        row: &PaymentRow,
+        refusal: InsertRefusal,
+    ) -> ApiError {
+        match refusal {
+            InsertRefusal::PreparedMismatch => {
+                // Let the prepare check say how the order differs.
+                match self
+                    .check_prepared(&row.merchant_id, &row.merchant_uid, row.amount, &row.currency)
+                    .await
+                {
+                    Err(err) => err,
+                    Ok(()) => ApiError::rejected(
+                        "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
+                    ),
+                }
+            }
+            InsertRefusal::LiveMerchantUid => ApiError::rejected(ALREADY_LIVE),
+            InsertRefusal::ReservedBySchedule => ApiError::rejected(RESERVED_BY_SCHEDULE),
+        }
     }
 
     /// Record, call, record. Runs in its own task so that a client hanging up cannot stop it
@@ -266,7 +282,7 @@ impl Gateway {
     ) -> ApiResult<Payment> {
         let now = now();
         let (connector, context) = self.connector_for(&attempt.channel)?;
-        let row = PaymentRow {
+        let mut row = PaymentRow {
             imp_uid: new_imp_uid(attempt.channel_kind == "api"),
             merchant_id: attempt.merchant_id.clone(),
             merchant_uid: order.merchant_uid.clone(),
@@ -312,18 +328,8 @@ impl Gateway {
         };
         // The webhook target is settled before anything is written (cached: no query per charge).
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
-        match payments::insert(&self.db, &row).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Prepared with another amount or currency: let the prepare check say how.
-                self.check_prepared(&row.merchant_id, &row.merchant_uid, row.amount, &row.currency)
-                    .await?;
-                return Err(ApiError::rejected(
-                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
-                ));
-            }
-            Err(StoreError::Conflict(_)) => return Err(ApiError::rejected(ALREADY_LIVE)),
-            Err(err) => return Err(err.into()),
+        if let Err(refusal) = payments::insert_attempt(&self.db, &mut row, None).await? {
+            return Err(self.insert_refusal_error(&row, refusal).await);
         }
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),

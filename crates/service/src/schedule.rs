@@ -14,7 +14,7 @@ use openimp_core::time::{now, now_millis};
 use openimp_core::wire::{Paged, Payment, ScheduleResult};
 use openimp_core::ApiError;
 use openimp_store::customers;
-use openimp_store::payments::{self, PaymentFilter, PaymentRow, Sorting};
+use openimp_store::payments::{self, PaymentRow};
 use openimp_store::schedules::{
     self, InsertRefusal, Outcome, RevokeTarget, ScheduleFilter, ScheduleRow,
 };
@@ -601,19 +601,22 @@ impl Gateway {
         Ok(Paged::new(rows.iter().map(view).collect(), total, query.page, query.limit))
     }
 
-    /// The payment of a schedule's current run, if one was started.
+    /// The payment of a schedule's current run, if one was started: only the scheduler's own
+    /// charge counts (`payments::scheduled_run`), never another payment of the merchant_uid.
     async fn run_payment(
         &self,
         merchant_id: &str,
         row: &ScheduleRow,
     ) -> ApiResult<Option<PaymentRow>> {
-        let filter = PaymentFilter {
-            merchant_uid: Some(row.merchant_uid.clone()),
-            ..PaymentFilter::default()
-        };
-        let found =
-            payments::find_one(&self.db, merchant_id, &filter, Sorting::StartedDesc).await?;
-        Ok(found.filter(|p| p.started_at >= row.scheduled_since))
+        Ok(payments::scheduled_run(
+            &self.db,
+            merchant_id,
+            &row.merchant_uid,
+            &row.customer_uid,
+            row.amount,
+            row.scheduled_since,
+        )
+        .await?)
     }
 
     /// Charges one claimed schedule (leased to `owner`) and records the outcome on it.
@@ -644,7 +647,7 @@ impl Gateway {
         let command = AgainCommand {
             customer_uid: row.customer_uid.clone(),
             order: order_of(row),
-            usage: "payment.scheduled",
+            usage: payments::SCHEDULED_USAGE,
         };
         match self.pay_again(&merchant, command).await {
             Ok(payment) if matches!(payment.status.as_str(), "paid" | "failed") => {
@@ -699,7 +702,7 @@ impl Gateway {
         // The order fields the run would have charged with (`order_of`, as `pay_again` gets).
         let order = order_of(row);
         let notify = self.webhook_for(&row.merchant_id, order.notice_url.as_deref(), None).await?;
-        let payment = PaymentRow {
+        let mut payment = PaymentRow {
             imp_uid: openimp_core::ids::new_imp_uid(true),
             merchant_id: row.merchant_id.clone(),
             merchant_uid: order.merchant_uid,
@@ -720,17 +723,16 @@ impl Gateway {
             custom_data: order.custom_data,
             notice_url: order.notice_url,
             customer_uid: Some(row.customer_uid.clone()),
-            customer_uid_usage: Some("payment.scheduled".to_owned()),
+            customer_uid_usage: Some(payments::SCHEDULED_USAGE.to_owned()),
             started_at: now,
             failed_at: now,
             fail_reason: Some(reason.to_owned()),
             updated_at: now,
             ..PaymentRow::default()
         };
-        match payments::insert_notify(&self.db, &payment, notify.as_ref()).await {
-            Ok(true) => Ok(Some(payment.imp_uid)),
-            Ok(false) | Err(openimp_store::StoreError::Conflict(_)) => Ok(None),
-            Err(err) => Err(err.into()),
+        match payments::insert_attempt(&self.db, &mut payment, notify.as_ref()).await? {
+            Ok(()) => Ok(Some(payment.imp_uid)),
+            Err(_) => Ok(None),
         }
     }
 

@@ -275,7 +275,7 @@ impl Gateway {
             )
             .await?;
         }
-        self.refuse_live_merchant_uid(merchant_id.as_str(), &request.merchant_uid).await?;
+        self.check_merchant_uid_free(merchant_id.as_str(), &request.merchant_uid).await?;
         let redirects = command.mobile
             && request.m_redirect_url.is_some()
             // KG Inicis billing-key windows call back on mobile too (seed 000).

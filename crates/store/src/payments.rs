@@ -140,42 +140,121 @@ fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
-/// Records a new attempt, unless the merchant_uid was prepared with another amount or currency
-/// (then `Ok(false)`, nothing written; an attempt recorded already `failed` moves no money and
-/// is written regardless). `Err(StoreError::Conflict)` when the merchant_uid already
-/// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
-/// The prepare check rides in the same statement to spare the hot path a round trip, and the
-/// statement never fails on the race (`ON CONFLICT DO NOTHING`), so it can share a group
-/// commit with others; which of the two refused it is asked only when it was refused.
-pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
-    let (sql, params) = insert_statement(payment);
-    if db.execute_durable(sql, params).await? == 1 {
-        return Ok(true);
-    }
-    refusal(db, payment).await
+/// Why [`insert_attempt`] wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertRefusal {
+    /// The merchant_uid was prepared with another amount or currency.
+    PreparedMismatch,
+    /// The merchant_uid already has a live (pending, ready, paid or cancelled) attempt.
+    LiveMerchantUid,
+    /// A `scheduled` schedule reserves the merchant_uid for its own charge.
+    ReservedBySchedule,
 }
 
-/// [`insert`], and queues `webhook` in the same transaction (a virtual account issued `ready`).
+/// The usage of the scheduler's own charges: the one kind a schedule's reservation lets through.
+pub const SCHEDULED_USAGE: &str = "payment.scheduled";
+
+/// Records a new attempt, or says why not: a prepared order it does not match (an attempt
+/// recorded already `failed` moves no money and skips that check), a live attempt with the same
+/// merchant_uid (the race guard of DESIGN.md rule 1), or a merchant_uid reserved by a pending
+/// schedule (only the schedule's own charge, usage `payment.scheduled`, may use it).
+/// The checks ride in the statement to spare the hot path a round trip, and the statement never
+/// fails on the race (`ON CONFLICT (merchant_id, merchant_uid) WHERE ... DO NOTHING`), so it can
+/// share a group commit with others; which check refused it is asked only when it was refused.
+/// An imp_uid that is already taken is drawn again (same `imps_`/`imp_` prefix): the row's
+/// imp_uid is the one recorded. `webhook` is queued in the same transaction (a virtual account issued `ready`).
+pub async fn insert_attempt(
+    db: &Db,
+    payment: &mut PaymentRow,
+    webhook: Option<&NewWebhook>,
+) -> Result<Result<(), InsertRefusal>, StoreError> {
+    let api = payment.imp_uid.starts_with("imps_");
+    insert_attempt_with_ids(db, payment, webhook, IMP_UID_TRIES, &|| {
+        openimp_core::ids::new_imp_uid(api)
+    })
+    .await
+}
+
+/// How many imp_uids one insert tries: 12 random digits collide with a chance of n/9e11 per
+/// draw (n payments stored), so a second draw practically always succeeds.
+const IMP_UID_TRIES: usize = 5;
+
+/// [`insert_attempt`] with the imp_uid generator given: an imp_uid that is already taken (the
+/// primary key, the only constraint the statement does not absorb) is replaced by a fresh one,
+/// up to `tries` statements in all; it is never reported as a taken merchant_uid.
+pub async fn insert_attempt_with_ids(
+    db: &Db,
+    payment: &mut PaymentRow,
+    webhook: Option<&NewWebhook>,
+    tries: usize,
+    new_imp_uid: &(dyn Fn() -> String + Sync),
+) -> Result<Result<(), InsertRefusal>, StoreError> {
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match insert_once(db, payment, webhook).await {
+            Ok(true) => return Ok(Ok(())),
+            Ok(false) => return refusal(db, payment).await.map(Err),
+            Err(StoreError::Conflict(detail))
+                if tried < tries && imp_uid_taken(db, &payment.imp_uid).await? =>
+            {
+                tracing::warn!(imp_uid = %payment.imp_uid, %detail, "imp_uid collision; drawing another");
+                payment.imp_uid = new_imp_uid();
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// One try of [`insert_statement`]: whether it wrote the row.
+async fn insert_once(
+    db: &Db,
+    payment: &PaymentRow,
+    webhook: Option<&NewWebhook>,
+) -> Result<bool, StoreError> {
+    let (sql, params) = insert_statement(payment);
+    let Some(webhook) = webhook else { return Ok(db.execute_durable(sql, params).await? == 1) };
+    let mut tx = db.begin().await?;
+    let inserted =
+        bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() == 1;
+    commit_with_webhook(db, tx, inserted, &payment.imp_uid, webhook).await
+}
+
+async fn imp_uid_taken(db: &Db, imp_uid: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM payments WHERE imp_uid = $1")
+        .bind(imp_uid)
+        .fetch_optional(db.reader())
+        .await?
+        .is_some())
+}
+
+/// [`insert_attempt`] as the window still calls it: `Ok(false)` for a prepared order it does not
+/// match, `Err(Conflict)` for a merchant_uid taken by a live payment or a pending schedule. The
+/// row's imp_uid is kept (no collision retry), since the caller goes on with it.
+pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
+    insert_notify(db, payment, None).await
+}
+
+/// [`insert`], and queues `webhook` in the same transaction.
 pub async fn insert_notify(
     db: &Db,
     payment: &PaymentRow,
     webhook: Option<&NewWebhook>,
 ) -> Result<bool, StoreError> {
-    let Some(webhook) = webhook else { return insert(db, payment).await };
-    let (sql, params) = insert_statement(payment);
-    let mut tx = db.begin().await?;
-    let inserted =
-        bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() == 1;
-    if !inserted {
-        tx.rollback().await?;
-        return refusal(db, payment).await;
+    let mut row = payment.clone();
+    let keep = payment.imp_uid.clone();
+    match insert_attempt_with_ids(db, &mut row, webhook, 1, &|| keep.clone()).await? {
+        Ok(()) => Ok(true),
+        Err(InsertRefusal::PreparedMismatch) => Ok(false),
+        Err(refusal) => Err(StoreError::Conflict(format!(
+            "merchant_uid {} is taken: {refusal:?}",
+            payment.merchant_uid
+        ))),
     }
-    commit_with_webhook(db, tx, inserted, &payment.imp_uid, webhook).await
 }
 
-/// Why [`insert_statement`] wrote nothing: a prepared order it does not match (`Ok(false)`), or
-/// else a live attempt with the same merchant_uid (`Conflict`).
-async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
+/// Which of [`insert_statement`]'s guards refused it.
+async fn refusal(db: &Db, payment: &PaymentRow) -> Result<InsertRefusal, StoreError> {
     let mismatch = sqlx::query(
         "SELECT 1 FROM prepares p WHERE p.merchant_id = $1 AND p.merchant_uid = $2 AND (p.amount <> $3 OR (p.currency IS NOT NULL AND p.currency <> $4))",
     )
@@ -185,26 +264,96 @@ async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
     .bind(&payment.currency)
     .fetch_optional(db.reader())
     .await?;
-    match mismatch {
-        Some(_) => Ok(false),
-        None => Err(StoreError::Conflict(format!(
-            "merchant_uid {} already has a live payment",
-            payment.merchant_uid
-        ))),
+    if mismatch.is_some() && payment.status != "failed" {
+        return Ok(InsertRefusal::PreparedMismatch);
+    }
+    match merchant_uid_taken(db, &payment.merchant_id, &payment.merchant_uid).await? {
+        Some(MerchantUidTaken::Schedule)
+            if payment.customer_uid_usage.as_deref() != Some(SCHEDULED_USAGE) =>
+        {
+            Ok(InsertRefusal::ReservedBySchedule)
+        }
+        _ => Ok(InsertRefusal::LiveMerchantUid),
     }
 }
+
+/// What holds a merchant_uid that a new payment wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantUidTaken {
+    /// A live (pending, ready, paid or cancelled) payment.
+    LivePayment,
+    /// A `scheduled` schedule, waiting to charge it.
+    Schedule,
+}
+
+/// Whether a merchant_uid is free for a new payment: no live payment has it and no pending
+/// schedule reserves it. The insert's guards decide races; this answers early and clearly.
+pub async fn merchant_uid_taken(
+    db: &Db,
+    merchant_id: &str,
+    merchant_uid: &str,
+) -> Result<Option<MerchantUidTaken>, StoreError> {
+    let found = sqlx::query(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND status IN ('pending', 'ready', 'paid', 'cancelled')) THEN 1 \
+         WHEN EXISTS (SELECT 1 FROM schedules WHERE merchant_id = $1 AND merchant_uid = $2 AND schedule_status = 'scheduled') THEN 2 ELSE 0 END",
+    )
+    .bind(merchant_id)
+    .bind(merchant_uid)
+    .fetch_one(db.reader())
+    .await?;
+    let taken: i64 = found.try_get(0)?;
+    Ok(match taken {
+        1 => Some(MerchantUidTaken::LivePayment),
+        2 => Some(MerchantUidTaken::Schedule),
+        _ => None,
+    })
+}
+
+/// The payment a schedule's current run made: the scheduler's own charge (usage
+/// `payment.scheduled`) of this customer_uid and amount, started since the run began. A payment
+/// anyone else made under the merchant_uid never counts.
+pub async fn scheduled_run(
+    db: &Db,
+    merchant_id: &str,
+    merchant_uid: &str,
+    customer_uid: &str,
+    amount: i64,
+    since: i64,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND customer_uid_usage = '{SCHEDULED_USAGE}' \
+         AND customer_uid = $3 AND amount = $4 AND started_at >= $5 ORDER BY started_at DESC, imp_uid DESC LIMIT 1"
+    ))
+    .bind(merchant_id)
+    .bind(merchant_uid)
+    .bind(customer_uid)
+    .bind(amount)
+    .bind(since)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(found.map(|row| from_row(&row)).transpose()?)
+}
+
+/// The conflict target of the live-merchant_uid index (migration 0005): only that race is
+/// absorbed; an imp_uid collision still fails the statement so that it can be retried.
+const LIVE_MERCHANT_UID: &str =
+    "(merchant_id, merchant_uid) WHERE status IN ('pending', 'ready', 'paid', 'cancelled')";
 
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     // An attempt recorded already failed moves no money: the prepared order does not apply.
     // (SQLite needs some WHERE before `ON CONFLICT` in an INSERT ... SELECT.)
-    let guard = if payment.status == "failed" {
-        "1 = 1"
-    } else {
-        "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))"
-    };
+    let prepared = (payment.status != "failed").then_some(
+        "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
+    );
+    // A pending schedule reserves its merchant_uid for its own charge (docs/decisions.md).
+    let reserved = (payment.customer_uid_usage.as_deref() != Some(SCHEDULED_USAGE)).then_some(
+        "NOT EXISTS (SELECT 1 FROM schedules s WHERE s.merchant_id = $2 AND s.merchant_uid = $3 AND s.schedule_status = 'scheduled')",
+    );
+    let guards: Vec<&str> = prepared.into_iter().chain(reserved).collect();
+    let guard = if guards.is_empty() { "1 = 1".to_owned() } else { guards.join(" AND ") };
     let sql = format!(
-        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE {guard} ON CONFLICT DO NOTHING",
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE {guard} ON CONFLICT {LIVE_MERCHANT_UID} DO NOTHING",
         placeholders.join(", ")
     );
     let params: Vec<Value> = vec![

@@ -439,8 +439,10 @@ pub async fn revoke(
         "merchant_id = $1".to_owned(),
         "schedule_status = 'scheduled'".to_owned(),
         "lease_until <= $3".to_owned(),
+        // Only the schedule's own charge (as `payments::scheduled_run` finds it) holds it.
         "NOT EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = schedules.merchant_id AND p.merchant_uid = schedules.merchant_uid \
-         AND p.status IN ('pending', 'paid', 'cancelled') AND p.started_at >= schedules.scheduled_since)"
+         AND p.status IN ('pending', 'paid', 'cancelled') AND p.started_at >= schedules.scheduled_since \
+         AND p.customer_uid_usage = 'payment.scheduled' AND p.customer_uid = schedules.customer_uid AND p.amount = schedules.amount)"
             .to_owned(),
     ];
     let mut texts: Vec<String> = Vec::new();
