@@ -9,8 +9,9 @@ use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
 use openimp_pg::{CancelOutcome, CancelRequest, ConnectorError};
+use openimp_store::cancels::{self, CancelRow, ReserveRefusal};
 use openimp_store::merchants;
-use openimp_store::payments::{self, CancelRow, PaymentFilter, ReserveRefusal, Sorting};
+use openimp_store::payments::{self, PaymentFilter, Sorting};
 
 use crate::{ApiResult, Gateway, MerchantId};
 
@@ -108,7 +109,7 @@ impl Gateway {
                 Some(cancel.cancellation_id.clone()),
             )
             .await?;
-        match payments::reserve_cancel(&self.db, &cancel, command.checksum).await? {
+        match cancels::reserve_cancel(&self.db, &cancel, command.checksum).await? {
             Ok(()) => {}
             Err(ReserveRefusal::ChecksumMismatch { balance }) => {
                 return Err(ApiError::rejected(format!(
@@ -131,7 +132,7 @@ impl Gateway {
             None => None,
         };
         let Some(channel) = channel else {
-            payments::fail_cancel(&self.db, &cancel.cancellation_id).await?;
+            cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;
             return Err(ApiError::rejected(
                 "결제한 PG 채널이 삭제되어 취소할 수 없습니다. (the payment's channel was removed)",
             ));
@@ -139,7 +140,7 @@ impl Gateway {
         let (connector, context) = match self.connector_for(&channel) {
             Ok(found) => found,
             Err(err) => {
-                payments::fail_cancel(&self.db, &cancel.cancellation_id).await?;
+                cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;
                 return Err(err);
             }
         };
@@ -163,11 +164,11 @@ impl Gateway {
             };
             match outcome {
                 Ok(CancelOutcome::Cancelled { pg_tid, cancelled_at, receipt_url }) => {
-                    payments::complete_cancel_notify(&db, &cancellation_id, &pg_tid, cancelled_at, receipt_url.as_deref(), notify.as_ref()).await?;
+                    cancels::complete_cancel_notify(&db, &cancellation_id, &pg_tid, cancelled_at, receipt_url.as_deref(), notify.as_ref()).await?;
                     Ok(())
                 }
                 Ok(CancelOutcome::Refused { code, message }) => {
-                    payments::fail_cancel(&db, &cancellation_id).await?;
+                    cancels::fail_cancel(&db, &cancellation_id).await?;
                     Err(ApiError::rejected(format!("[{code}] {message}")))
                 }
                 Err(ConnectorError::Unknown(detail)) => {
@@ -175,7 +176,7 @@ impl Gateway {
                     Err(ApiError::rejected("PG로부터 취소 결과를 받지 못했습니다. 취소 여부를 확인 중이니 잠시 후 결제정보를 다시 조회하세요. (the PG did not answer; the cancel is being confirmed)"))
                 }
                 Err(err) => {
-                    payments::fail_cancel(&db, &cancellation_id).await?;
+                    cancels::fail_cancel(&db, &cancellation_id).await?;
                     Err(ApiError::rejected(format!("취소에 실패하였습니다. {err}")))
                 }
             }

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use openimp_core::wire::{Customer, Payment, PaymentCancel};
+use openimp_store::cancels::{self, CancelRow};
 use openimp_store::customers::CustomerRow;
-use openimp_store::payments::{self, CancelRow, PaymentRow};
+use openimp_store::payments::PaymentRow;
 
 use crate::{ApiResult, Gateway};
 
@@ -131,7 +132,7 @@ impl Gateway {
         let with_cancels: Vec<&str> =
             rows.iter().filter(|r| r.cancel_reserved > 0).map(|r| r.imp_uid.as_str()).collect();
         let cancels: HashMap<String, Vec<CancelRow>> =
-            payments::cancels_for(&self.db, &with_cancels).await?;
+            cancels::cancels_for(&self.db, &with_cancels).await?;
         Ok(rows
             .iter()
             .map(|row| payment(row, cancels.get(&row.imp_uid).map(Vec::as_slice).unwrap_or(&[])))

@@ -5,13 +5,14 @@
 //! and the few differences (transaction start, row locks) sit behind [`Db`]'s methods.
 //!
 //! - [`Db`]: the connection pools, migrations and the durability barrier.
-//! - One module per aggregate: [`merchants`], [`tokens`], [`customers`], [`payments`],
+//! - One module per aggregate: [`merchants`], [`tokens`], [`customers`], [`payments`], [`cancels`],
 //!   [`prepares`], [`idempotency`]; each exposes plain async functions over a [`Db`].
 //!
 //! **Architecture invariant:** nothing here reads the environment or calls a PG; sealed values
 //! arrive already sealed (base64 text) and leave sealed.
 
 mod batch;
+pub mod cancels;
 pub mod customers;
 mod db;
 pub mod idempotency;
