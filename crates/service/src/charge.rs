@@ -8,7 +8,8 @@
 
 use openimp_core::card::{CardInput, RawCard};
 use openimp_core::ids::new_imp_uid;
-use openimp_core::money::{check_currency, ChargeAmounts};
+use openimp_core::order::{check_length, Order, CUSTOMER_ID_MAX};
+use openimp_core::states::{KeyUsage, PaymentStatus};
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
@@ -20,32 +21,13 @@ use openimp_store::payments::{self, ApprovalRecord, InsertRefusal, MerchantUidTa
 use crate::billing::billing_key_aad;
 use crate::{ApiResult, Gateway, MerchantId};
 
-/// The order fields every charge carries.
-#[derive(Debug, Clone, Default)]
-pub struct OrderFields {
-    pub merchant_uid: String,
-    pub amount: i64,
-    pub tax_free: i64,
-    pub vat_amount: Option<i64>,
-    pub card_quota: i64,
-    pub currency: Option<String>,
-    pub name: Option<String>,
-    pub buyer_name: Option<String>,
-    pub buyer_email: Option<String>,
-    pub buyer_tel: Option<String>,
-    pub buyer_addr: Option<String>,
-    pub buyer_postcode: Option<String>,
-    pub custom_data: Option<String>,
-    pub notice_url: Option<String>,
-}
-
 /// `POST /subscribe/payments/again`.
 #[derive(Debug, Clone)]
 pub struct AgainCommand {
     pub customer_uid: String,
-    pub order: OrderFields,
-    /// `payment`, or `payment.scheduled` when the scheduler charges.
-    pub usage: &'static str,
+    pub order: Order,
+    /// `Payment`, or `Scheduled` when the scheduler charges.
+    pub usage: KeyUsage,
 }
 
 /// `POST /subscribe/payments/onetime`.
@@ -58,39 +40,7 @@ pub struct OnetimeCommand {
     pub customer_uid: Option<String>,
     pub customer_id: Option<String>,
     pub pg: Option<String>,
-    pub order: OrderFields,
-}
-
-/// merchant_uid: required, at most 40 characters.
-pub(crate) fn check_merchant_uid(merchant_uid: &str) -> ApiResult<()> {
-    if merchant_uid.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "merchant_uid 파라메터가 누락되었습니다. (merchant_uid is required)",
-        ));
-    }
-    if merchant_uid.chars().count() > 40 {
-        return Err(ApiError::invalid(
-            "merchant_uid는 40자 이내여야 합니다. (merchant_uid is at most 40 characters)",
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
-    check_merchant_uid(&order.merchant_uid)?;
-    ChargeAmounts {
-        amount: order.amount,
-        tax_free: order.tax_free,
-        vat_amount: order.vat_amount,
-        card_quota: order.card_quota,
-    }
-    .check()?;
-    if order.name.as_deref().is_some_and(|name| name.chars().count() > 40) {
-        return Err(ApiError::invalid(
-            "주문명(name)은 40자 이내여야 합니다. (name is at most 40 characters)",
-        ));
-    }
-    check_currency(order.currency.as_deref())
+    pub order: Order,
 }
 
 const ALREADY_LIVE: &str = "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)";
@@ -103,8 +53,8 @@ impl Gateway {
         merchant: &MerchantId,
         command: AgainCommand,
     ) -> ApiResult<Payment> {
-        let currency = check_order(&command.order)?;
-        if command.usage != "payment.scheduled" {
+        let currency = command.order.check()?;
+        if command.usage != KeyUsage::Scheduled {
             // A schedule's notice_url was checked when it was created.
             self.check_notice_url(command.order.notice_url.as_deref()).await?;
         }
@@ -151,7 +101,8 @@ impl Gateway {
         merchant: &MerchantId,
         command: OnetimeCommand,
     ) -> ApiResult<Payment> {
-        let currency = check_order(&command.order)?;
+        let currency = command.order.check()?;
+        check_length("customer_id", command.customer_id.as_deref(), CUSTOMER_ID_MAX)?;
         self.check_notice_url(command.order.notice_url.as_deref()).await?;
         let card = CardInput::parse(
             RawCard {
@@ -167,7 +118,7 @@ impl Gateway {
         self.check_prepared(
             merchant.as_str(),
             &command.order.merchant_uid,
-            command.order.amount,
+            command.order.amount(),
             currency,
         )
         .await?;
@@ -196,7 +147,7 @@ impl Gateway {
                     channel,
                     currency,
                     customer_uid: Some(customer_uid),
-                    usage: Some("issue"),
+                    usage: Some(KeyUsage::Issue),
                     card_number: stored.card_number.clone(),
                     channel_kind: "api",
                     pay_method: "card",
@@ -265,7 +216,7 @@ impl Gateway {
     pub(crate) async fn charge(
         &self,
         attempt: Attempt,
-        order: OrderFields,
+        order: Order,
         source: PaymentSource,
     ) -> ApiResult<Payment> {
         self.charge_with(attempt, order, source, payments::MethodDetails::default()).await
@@ -276,56 +227,14 @@ impl Gateway {
     pub(crate) async fn charge_with(
         &self,
         attempt: Attempt,
-        order: OrderFields,
+        order: Order,
         source: PaymentSource,
         method: payments::MethodDetails,
     ) -> ApiResult<Payment> {
         let now = now();
         let (connector, context) = self.connector_for(&attempt.channel)?;
-        let mut row = PaymentRow {
-            imp_uid: new_imp_uid(attempt.channel_kind == "api"),
-            merchant_id: attempt.merchant_id.clone(),
-            merchant_uid: order.merchant_uid.clone(),
-            status: "pending".to_owned(),
-            amount: order.amount,
-            cancel_amount: 0,
-            cancel_reserved: 0,
-            tax_free: order.tax_free,
-            vat_amount: order.vat_amount,
-            currency: attempt.currency.to_owned(),
-            pay_method: Some(attempt.pay_method.to_owned()),
-            channel: Some(attempt.channel_kind.to_owned()),
-            channel_id: Some(attempt.channel.id.clone()),
-            pg_provider: Some(attempt.channel.pg_provider.clone()),
-            pg_id: Some(attempt.channel.mid.clone()),
-            pg_tid: None,
-            apply_num: None,
-            card_code: None,
-            card_name: None,
-            card_number: attempt.card_number.clone(),
-            card_type: None,
-            card_quota: order.card_quota,
-            name: order.name.clone(),
-            buyer_name: order.buyer_name.clone(),
-            buyer_email: order.buyer_email.clone(),
-            buyer_tel: order.buyer_tel.clone(),
-            buyer_addr: order.buyer_addr.clone(),
-            buyer_postcode: order.buyer_postcode.clone(),
-            custom_data: order.custom_data.clone(),
-            user_agent: attempt.user_agent.clone(),
-            notice_url: order.notice_url.clone(),
-            customer_uid: attempt.customer_uid.clone(),
-            customer_uid_usage: attempt.usage.map(str::to_owned),
-            started_at: now,
-            paid_at: 0,
-            failed_at: 0,
-            cancelled_at: 0,
-            fail_reason: None,
-            cancel_reason: None,
-            receipt_url: None,
-            updated_at: now,
-            method,
-        };
+        let mut row = attempt.row(&order, now);
+        row.method = method;
         // The webhook target is settled before anything is written (cached: no query per charge).
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
         if let Err(refusal) = payments::insert_attempt(&self.db, &mut row, None).await? {
@@ -334,16 +243,10 @@ impl Gateway {
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),
             source,
-            amount: order.amount,
-            tax_free: order.tax_free,
-            vat_amount: ChargeAmounts {
-                amount: order.amount,
-                tax_free: order.tax_free,
-                vat_amount: order.vat_amount,
-                card_quota: order.card_quota,
-            }
-            .effective_vat(),
-            card_quota: order.card_quota,
+            amount: order.amounts.amount,
+            tax_free: order.amounts.tax_free,
+            vat_amount: order.amounts.effective_vat(),
+            card_quota: order.amounts.card_quota,
             name: order.name,
             buyer_name: order.buyer_name,
             buyer_email: order.buyer_email,
@@ -402,13 +305,37 @@ fn outcome_label(outcome: &Result<ChargeOutcome, ConnectorError>) -> &'static st
     }
 }
 
+impl Attempt {
+    /// The one payment row of an attempt: [`PaymentRow::for_order`] plus where it is charged.
+    pub(crate) fn row(&self, order: &Order, now: i64) -> PaymentRow {
+        PaymentRow {
+            pay_method: Some(self.pay_method.to_owned()),
+            channel: Some(self.channel_kind.to_owned()),
+            channel_id: Some(self.channel.id.clone()),
+            pg_provider: Some(self.channel.pg_provider.clone()),
+            pg_id: Some(self.channel.mid.clone()),
+            card_number: self.card_number.clone(),
+            user_agent: self.user_agent.clone(),
+            customer_uid: self.customer_uid.clone(),
+            customer_uid_usage: self.usage,
+            ..PaymentRow::for_order(
+                new_imp_uid(self.channel_kind == "api"),
+                &self.merchant_id,
+                order,
+                self.currency,
+                now,
+            )
+        }
+    }
+}
+
 /// Where a charge goes and what it is recorded as.
 pub(crate) struct Attempt {
     pub(crate) merchant_id: String,
     pub(crate) channel: ChannelRow,
     pub(crate) currency: &'static str,
     pub(crate) customer_uid: Option<String>,
-    pub(crate) usage: Option<&'static str>,
+    pub(crate) usage: Option<KeyUsage>,
     pub(crate) card_number: Option<String>,
     /// `api` for REST charges (`imps_` ids); `pc` or `mobile` for the payment window (`imp_`).
     pub(crate) channel_kind: &'static str,
@@ -431,7 +358,7 @@ async fn record_outcome(
         Ok(ChargeOutcome::Approved(approval)) => {
             let record = approval_record(approval);
             if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
-                row.status = "paid".to_owned();
+                row.status = PaymentStatus::Paid;
                 row.pg_tid = Some(record.pg_tid);
                 row.apply_num = Some(record.apply_num);
                 row.paid_at = record.paid_at;
@@ -470,9 +397,9 @@ async fn record_failure(
     now: i64,
     notify: Option<openimp_store::webhooks::NewWebhook>,
 ) -> ApiResult<PaymentRow> {
-    let notify = notify.filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
+    let notify = notify.filter(|_| row.customer_uid_usage == Some(KeyUsage::Scheduled));
     if payments::mark_failed_notify(db, &row.imp_uid, &reason, now, notify.as_ref()).await? {
-        row.status = "failed".to_owned();
+        row.status = PaymentStatus::Failed;
         row.fail_reason = Some(reason);
         row.failed_at = now;
         row.updated_at = now;

@@ -92,7 +92,7 @@ impl Gateway {
 }
 
 fn check(command: PrepareCommand) -> ApiResult<PrepareRow> {
-    crate::charge::check_merchant_uid(&command.merchant_uid)?;
+    openimp_core::order::check_merchant_uid(&command.merchant_uid)?;
     if command.amount < 0 {
         return Err(ApiError::invalid(
             "amount는 0 이상이어야 합니다. (amount must be 0..=10,000,000,000)",

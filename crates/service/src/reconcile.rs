@@ -66,7 +66,7 @@ impl Gateway {
         // i'mport notifies failures only of scheduled charges.
         let notify_failure = notify
             .clone()
-            .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
+            .filter(|_| row.customer_uid_usage == Some(openimp_core::states::KeyUsage::Scheduled));
         match inquiry {
             Ok(Ok(Inquiry::Approved(approval))) => {
                 let record = crate::charge::approval_record(approval);

@@ -6,6 +6,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use openimp_core::order::Order;
+use openimp_core::states::{KeyUsage, PaymentStatus};
+
 use crate::batch::Value;
 use crate::db::{bind_all, Db, StoreError};
 use crate::webhooks::NewWebhook;
@@ -16,7 +19,7 @@ pub struct PaymentRow {
     pub imp_uid: String,
     pub merchant_id: String,
     pub merchant_uid: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount: i64,
     pub cancel_amount: i64,
     pub cancel_reserved: i64,
@@ -45,7 +48,7 @@ pub struct PaymentRow {
     pub user_agent: Option<String>,
     pub notice_url: Option<String>,
     pub customer_uid: Option<String>,
-    pub customer_uid_usage: Option<String>,
+    pub customer_uid_usage: Option<KeyUsage>,
     pub started_at: i64,
     pub paid_at: i64,
     pub failed_at: i64,
@@ -56,6 +59,41 @@ pub struct PaymentRow {
     pub updated_at: i64,
     /// What pay methods other than card record (migration 0005).
     pub method: MethodDetails,
+}
+
+impl PaymentRow {
+    /// A new `pending` attempt of `order` in `currency`, started `now`: the order's fields and
+    /// nothing from a PG yet. Callers add where it is charged (channel, pay method, customer).
+    pub fn for_order(
+        imp_uid: String,
+        merchant_id: &str,
+        order: &Order,
+        currency: &str,
+        now: i64,
+    ) -> PaymentRow {
+        PaymentRow {
+            imp_uid,
+            merchant_id: merchant_id.to_owned(),
+            merchant_uid: order.merchant_uid.clone(),
+            status: PaymentStatus::Pending,
+            amount: order.amounts.amount,
+            tax_free: order.amounts.tax_free,
+            vat_amount: order.amounts.vat_amount,
+            card_quota: order.amounts.card_quota,
+            currency: currency.to_owned(),
+            name: order.name.clone(),
+            buyer_name: order.buyer_name.clone(),
+            buyer_email: order.buyer_email.clone(),
+            buyer_tel: order.buyer_tel.clone(),
+            buyer_addr: order.buyer_addr.clone(),
+            buyer_postcode: order.buyer_postcode.clone(),
+            custom_data: order.custom_data.clone(),
+            notice_url: order.notice_url.clone(),
+            started_at: now,
+            updated_at: now,
+            ..PaymentRow::default()
+        }
+    }
 }
 
 /// The bank, virtual account and easy-pay facts of a payment; all empty for a card payment.
@@ -82,7 +120,7 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
         imp_uid: row.try_get(0)?,
         merchant_id: row.try_get(1)?,
         merchant_uid: row.try_get(2)?,
-        status: row.try_get(3)?,
+        status: decode(row.try_get::<String, _>(3)?, PaymentStatus::parse)?,
         amount: row.try_get(4)?,
         cancel_amount: row.try_get(5)?,
         cancel_reserved: row.try_get(6)?,
@@ -111,7 +149,10 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
         user_agent: row.try_get(29)?,
         notice_url: row.try_get(30)?,
         customer_uid: row.try_get(31)?,
-        customer_uid_usage: row.try_get(32)?,
+        customer_uid_usage: row
+            .try_get::<Option<String>, _>(32)?
+            .map(|usage| decode(usage, KeyUsage::parse))
+            .transpose()?,
         started_at: row.try_get(33)?,
         paid_at: row.try_get(34)?,
         failed_at: row.try_get(35)?,
@@ -134,6 +175,11 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
     })
 }
 
+/// A stored state text as its enum; an unknown one is a corrupt row.
+pub(crate) fn decode<T>(text: String, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown state {text:?}").into()))
+}
+
 fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
@@ -148,9 +194,6 @@ pub enum InsertRefusal {
     /// A `scheduled` schedule reserves the merchant_uid for its own charge.
     ReservedBySchedule,
 }
-
-/// The usage of the scheduler's own charges: the one kind a schedule's reservation lets through.
-pub const SCHEDULED_USAGE: &str = "payment.scheduled";
 
 /// Records a new attempt, or says why not: a prepared order it does not match (an attempt
 /// recorded already `failed` moves no money and skips that check), a live attempt with the same
@@ -226,31 +269,6 @@ async fn imp_uid_taken(db: &Db, imp_uid: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-/// [`insert_attempt`] as the window still calls it: `Ok(false)` for a prepared order it does not
-/// match, `Err(Conflict)` for a merchant_uid taken by a live payment or a pending schedule. The
-/// row's imp_uid is kept (no collision retry), since the caller goes on with it.
-pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
-    insert_notify(db, payment, None).await
-}
-
-/// [`insert`], and queues `webhook` in the same transaction.
-pub async fn insert_notify(
-    db: &Db,
-    payment: &PaymentRow,
-    webhook: Option<&NewWebhook>,
-) -> Result<bool, StoreError> {
-    let mut row = payment.clone();
-    let keep = payment.imp_uid.clone();
-    match insert_attempt_with_ids(db, &mut row, webhook, 1, &|| keep.clone()).await? {
-        Ok(()) => Ok(true),
-        Err(InsertRefusal::PreparedMismatch) => Ok(false),
-        Err(refusal) => Err(StoreError::Conflict(format!(
-            "merchant_uid {} is taken: {refusal:?}",
-            payment.merchant_uid
-        ))),
-    }
-}
-
 /// Which of [`insert_statement`]'s guards refused it.
 async fn refusal(db: &Db, payment: &PaymentRow) -> Result<InsertRefusal, StoreError> {
     let mismatch = sqlx::query(
@@ -262,12 +280,12 @@ async fn refusal(db: &Db, payment: &PaymentRow) -> Result<InsertRefusal, StoreEr
     .bind(&payment.currency)
     .fetch_optional(db.reader())
     .await?;
-    if mismatch.is_some() && payment.status != "failed" {
+    if mismatch.is_some() && payment.status != PaymentStatus::Failed {
         return Ok(InsertRefusal::PreparedMismatch);
     }
     match merchant_uid_taken(db, &payment.merchant_id, &payment.merchant_uid).await? {
         Some(MerchantUidTaken::Schedule)
-            if payment.customer_uid_usage.as_deref() != Some(SCHEDULED_USAGE) =>
+            if payment.customer_uid_usage != Some(KeyUsage::Scheduled) =>
         {
             Ok(InsertRefusal::ReservedBySchedule)
         }
@@ -319,8 +337,9 @@ pub async fn scheduled_run(
     since: i64,
 ) -> Result<Option<PaymentRow>, StoreError> {
     let found = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND customer_uid_usage = '{SCHEDULED_USAGE}' \
-         AND customer_uid = $3 AND amount = $4 AND started_at >= $5 ORDER BY started_at DESC, imp_uid DESC LIMIT 1"
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND customer_uid_usage = '{}' \
+         AND customer_uid = $3 AND amount = $4 AND started_at >= $5 ORDER BY started_at DESC, imp_uid DESC LIMIT 1",
+        KeyUsage::Scheduled.as_str()
     ))
     .bind(merchant_id)
     .bind(merchant_uid)
@@ -341,11 +360,11 @@ fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     // An attempt recorded already failed moves no money: the prepared order does not apply.
     // (SQLite needs some WHERE before `ON CONFLICT` in an INSERT ... SELECT.)
-    let prepared = (payment.status != "failed").then_some(
+    let prepared = (payment.status != PaymentStatus::Failed).then_some(
         "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
     );
     // A pending schedule reserves its merchant_uid for its own charge (docs/decisions.md).
-    let reserved = (payment.customer_uid_usage.as_deref() != Some(SCHEDULED_USAGE)).then_some(
+    let reserved = (payment.customer_uid_usage != Some(KeyUsage::Scheduled)).then_some(
         "NOT EXISTS (SELECT 1 FROM schedules s WHERE s.merchant_id = $2 AND s.merchant_uid = $3 AND s.schedule_status = 'scheduled')",
     );
     let guards: Vec<&str> = prepared.into_iter().chain(reserved).collect();
@@ -358,7 +377,7 @@ fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
         (&payment.imp_uid).into(),
         (&payment.merchant_id).into(),
         (&payment.merchant_uid).into(),
-        (&payment.status).into(),
+        payment.status.as_str().into(),
         payment.amount.into(),
         payment.cancel_amount.into(),
         payment.cancel_reserved.into(),
@@ -387,7 +406,7 @@ fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
         (&payment.user_agent).into(),
         (&payment.notice_url).into(),
         (&payment.customer_uid).into(),
-        (&payment.customer_uid_usage).into(),
+        (&payment.customer_uid_usage.map(|usage| usage.as_str().to_owned())).into(),
         payment.started_at.into(),
         payment.paid_at.into(),
         payment.failed_at.into(),

@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use openimp_store::payments::{self, InsertRefusal, PaymentRow, SCHEDULED_USAGE};
+use openimp_core::states::{KeyUsage, PaymentStatus};
+use openimp_store::payments::{self, InsertRefusal, PaymentRow};
 use openimp_store::{Db, DbConfig, SqliteSync};
 
 const POSTGRES_ENV: &str = "OPENIMP_TEST_POSTGRES_URL";
@@ -58,7 +59,7 @@ fn pending(imp_uid: &str, merchant_uid: &str) -> PaymentRow {
         imp_uid: imp_uid.to_owned(),
         merchant_id: "imp12345678".to_owned(),
         merchant_uid: merchant_uid.to_owned(),
-        status: "pending".to_owned(),
+        status: PaymentStatus::Pending,
         amount: 1000,
         currency: "KRW".to_owned(),
         started_at: 1,
@@ -113,7 +114,7 @@ async fn schedule_reservation_guard(db: &Db) {
     .await
     .unwrap();
     let mut foreign = pending("imps_400000000001", "sub-1");
-    foreign.customer_uid_usage = Some("issue".to_owned());
+    foreign.customer_uid_usage = Some(KeyUsage::Issue);
     assert_eq!(
         payments::insert_attempt(db, &mut foreign, None).await.unwrap(),
         Err(InsertRefusal::ReservedBySchedule)
@@ -123,7 +124,7 @@ async fn schedule_reservation_guard(db: &Db) {
         Some(payments::MerchantUidTaken::Schedule)
     );
     let mut own = pending("imps_400000000002", "sub-1");
-    own.customer_uid_usage = Some(SCHEDULED_USAGE.to_owned());
+    own.customer_uid_usage = Some(KeyUsage::Scheduled);
     own.customer_uid = Some("cu".to_owned());
     own.amount = 30000;
     assert_eq!(payments::insert_attempt(db, &mut own, None).await.unwrap(), Ok(()));
