@@ -20,6 +20,8 @@
 //! | `0341` | issued                         | declined `05` 승인거절 (every charge)          |
 //! | `0009` | issued                         | approved and recorded, but the answer is lost: |
 //! |        |                                | `Err(Unknown)`; a later inquiry says approved  |
+//! | `0013` | issued                         | approved for 1 KRW less than asked (a PG that  |
+//! |        |                                | approves another amount; cancellable as usual) |
 //! | other  | issued                         | approved                                       |
 //!
 //! Other pay methods ([`PaymentSource::Method`]: bank transfer, a virtual account's deposit,
@@ -182,6 +184,8 @@ enum Behavior {
     AuthFailed,
     /// 0009: approved and recorded, but the answer never arrives.
     Timeout,
+    /// 0013: approved, for 1 KRW less than the amount asked.
+    ShortApproval,
 }
 
 impl Behavior {
@@ -192,6 +196,7 @@ impl Behavior {
             "0004" => Behavior::LostCard,
             "0005" => Behavior::AuthFailed,
             "0009" => Behavior::Timeout,
+            "0013" => Behavior::ShortApproval,
             "0341" => Behavior::DeclineAll,
             _ => Behavior::Approve,
         }
@@ -206,6 +211,7 @@ impl Behavior {
             Behavior::LostCard => "decline_lost_card",
             Behavior::AuthFailed => "decline_auth_failed",
             Behavior::Timeout => "timeout",
+            Behavior::ShortApproval => "approve_short",
         }
     }
 
@@ -218,6 +224,7 @@ impl Behavior {
             Behavior::LostCard,
             Behavior::AuthFailed,
             Behavior::Timeout,
+            Behavior::ShortApproval,
         ]
         .into_iter()
         .find(|behavior| behavior.as_str() == value)
@@ -226,7 +233,7 @@ impl Behavior {
     /// The decline every charge under this behaviour gets, if any.
     fn charge_decline(self) -> Option<Reason> {
         match self {
-            Behavior::Approve | Behavior::Timeout => None,
+            Behavior::Approve | Behavior::Timeout | Behavior::ShortApproval => None,
             Behavior::DeclineAll => Some(REFUSED_BY_ISSUER),
             Behavior::InsufficientBalance => Some(INSUFFICIENT_BALANCE),
             Behavior::OverLimit => Some(OVER_LIMIT),
@@ -330,7 +337,11 @@ impl Connector for SandboxPg {
             kind: LedgerKind::Approval,
             mid: channel.mid.clone(),
             order_id: request.order_id.clone(),
-            amount: request.amount,
+            amount: if behavior == Behavior::ShortApproval {
+                request.amount - 1
+            } else {
+                request.amount
+            },
             ref_tid: None,
             card_code: card.card_code.clone(),
             card_name: card.card_name.clone(),

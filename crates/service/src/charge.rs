@@ -13,7 +13,10 @@ use openimp_core::states::{KeyUsage, PaymentStatus};
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
-use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
+use openimp_pg::{
+    CancelOutcome, ChannelContext, ChargeOutcome, ChargeRequest, Connector, ConnectorError,
+    PaymentSource,
+};
 use openimp_store::customers;
 use openimp_store::merchants::ChannelRow;
 use openimp_store::payments::{self, ApprovalRecord, InsertRefusal, MerchantUidTaken, PaymentRow};
@@ -272,7 +275,8 @@ impl Gateway {
                 );
                 std::process::abort();
             }
-            record_outcome(&db, row, outcome, notify).await
+            let pg = PgCall { connector: connector.as_ref(), context: &context, timeout };
+            record_outcome(&db, row, outcome, notify, pg).await
         });
         task.await
             .map_err(ApiError::internal)?
@@ -352,9 +356,21 @@ async fn record_outcome(
     mut row: PaymentRow,
     outcome: Result<ChargeOutcome, ConnectorError>,
     notify: Option<openimp_store::webhooks::NewWebhook>,
+    pg: PgCall<'_>,
 ) -> ApiResult<PaymentRow> {
     let now = now();
     match outcome {
+        Ok(ChargeOutcome::Approved(approval)) if approval.amount != row.amount => {
+            match cancel_mismatched_approval(&pg, &row, &approval).await {
+                Ok(reason) => record_failure(db, row, reason, now, notify).await,
+                // The wrong approval still stands at the PG: stay pending, so the reconciler's
+                // inquiry finds it and tries the cancel again. Nothing is recorded as paid.
+                Err(detail) => {
+                    tracing::error!(imp_uid = %row.imp_uid, requested = row.amount, approved = approval.amount, %detail, "the PG approved another amount and the cancel did not go through; left pending");
+                    Ok(row)
+                }
+            }
+        }
         Ok(ChargeOutcome::Approved(approval)) => {
             let record = approval_record(approval);
             if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
@@ -387,6 +403,47 @@ async fn record_outcome(
             tracing::warn!(imp_uid = %row.imp_uid, %detail, "PG outcome unknown; left pending for the reconciler");
             Ok(row)
         }
+    }
+}
+
+/// The connector a charge went to, for a call after the charge (the mismatch cancel).
+pub(crate) struct PgCall<'a> {
+    pub(crate) connector: &'a dyn Connector,
+    pub(crate) context: &'a ChannelContext,
+    pub(crate) timeout: std::time::Duration,
+}
+
+/// The PG approved another amount than the payment asked (issue 9, point 2): that approval is
+/// cancelled in full at the PG, and the payment is to be recorded `failed` with the reason this
+/// returns. `Err` when the PG did not confirm the cancel (the caller must not record failed).
+pub(crate) async fn cancel_mismatched_approval(
+    pg: &PgCall<'_>,
+    row: &PaymentRow,
+    approval: &openimp_pg::Approval,
+) -> Result<String, String> {
+    let reason = format!(
+        "승인금액 불일치: PG가 요청금액 {}원이 아닌 {}원을 승인하여 승인을 취소했습니다. (the PG approved {} KRW for a {} KRW charge; that approval was cancelled)",
+        row.amount, approval.amount, approval.amount, row.amount
+    );
+    let request = openimp_pg::CancelRequest {
+        order_id: row.imp_uid.clone(),
+        pg_tid: approval.pg_tid.clone(),
+        amount: approval.amount,
+        tax_free: 0,
+        vat_amount: None,
+        balance_before: approval.amount,
+        reason: "승인금액 불일치 (approved amount differs from the request)".to_owned(),
+    };
+    match tokio::time::timeout(pg.timeout, pg.connector.cancel(pg.context, request)).await {
+        Ok(Ok(CancelOutcome::Cancelled { pg_tid, .. })) => {
+            tracing::warn!(imp_uid = %row.imp_uid, requested = row.amount, approved = approval.amount, cancel_tid = %pg_tid, "the PG approved another amount; approval cancelled, payment failed");
+            Ok(reason)
+        }
+        Ok(Ok(CancelOutcome::Refused { code, message })) => {
+            Err(format!("cancel refused: [{code}] {message}"))
+        }
+        Ok(Err(err)) => Err(format!("cancel failed: {err}")),
+        Err(_) => Err(format!("cancel: no answer within {:?}", pg.timeout)),
     }
 }
 

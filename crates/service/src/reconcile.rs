@@ -68,6 +68,32 @@ impl Gateway {
             .clone()
             .filter(|_| row.customer_uid_usage == Some(openimp_core::states::KeyUsage::Scheduled));
         match inquiry {
+            // Another amount than asked: cancelled at the PG and failed, as `charge` does.
+            Ok(Ok(Inquiry::Approved(approval))) if approval.amount != row.amount => {
+                let pg = crate::charge::PgCall {
+                    connector: connector.as_ref(),
+                    context: &context,
+                    timeout: self.config.pg_timeout,
+                };
+                match crate::charge::cancel_mismatched_approval(&pg, row, &approval).await {
+                    Ok(reason) => {
+                        payments::mark_failed_notify(
+                            &self.db,
+                            &row.imp_uid,
+                            &reason,
+                            now,
+                            notify_failure.as_ref(),
+                        )
+                        .await?;
+                        Ok(Settled::Failed)
+                    }
+                    Err(detail) => {
+                        tracing::error!(imp_uid = %row.imp_uid, %detail, "the PG approved another amount and the cancel did not go through; still pending");
+                        payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+                        Ok(Settled::Pending)
+                    }
+                }
+            }
             Ok(Ok(Inquiry::Approved(approval))) => {
                 let record = crate::charge::approval_record(approval);
                 payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref())
