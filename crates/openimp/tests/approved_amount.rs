@@ -59,13 +59,9 @@ async fn mismatched_approval_is_cancelled_and_failed(backend: Backend) {
     assert_mismatch_failed(&server, &payment, 5000);
 
     // A PG that approves the amount asked is recorded paid, with nothing cancelled.
-    let paid = c
-        .again_paid(
-            &c.issue_key_ok(&uid("ok"), CARD_OK).await["customer_uid"].as_str().unwrap().to_owned(),
-            &mu,
-            10_000,
-        )
-        .await;
+    let ok_key = uid("ok");
+    c.issue_key_ok(&ok_key, CARD_OK).await;
+    let paid = c.again_paid(&ok_key, &mu, 10_000).await;
     let approvals = server.ledger_for(paid["imp_uid"].as_str().unwrap(), "approval");
     assert_eq!(approvals[0]["amount"], 10_000, "{approvals:?}");
     assert!(cancels_of(&server, approvals[0]["tid"].as_str().unwrap()).is_empty());
