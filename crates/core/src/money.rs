@@ -21,14 +21,16 @@ pub struct ChargeAmounts {
 }
 
 impl ChargeAmounts {
-    /// Checks the rules every charge obeys: a positive amount, tax-free and VAT inside it, and
-    /// instalments of two months or more only from [`INSTALMENT_MIN_AMOUNT`].
+    /// Checks the rules every charge obeys (again, onetime, schedules, the window): a positive
+    /// amount up to [`MAX_AMOUNT`], tax-free and VAT inside it, and instalments of two months or
+    /// more only from [`INSTALMENT_MIN_AMOUNT`].
     pub fn check(&self) -> Result<(), ApiError> {
         if self.amount <= 0 {
             return Err(ApiError::invalid(
                 "결제금액(amount)은 0보다 큰 정수여야 합니다. (amount must be a positive integer)",
             ));
         }
+        check_ceiling(self.amount)?;
         if self.tax_free < 0 || self.tax_free > self.amount {
             return Err(ApiError::invalid("면세금액(tax_free)은 0 이상, 결제금액 이하여야 합니다. (tax_free must be between 0 and amount)"));
         }
@@ -50,6 +52,17 @@ impl ChargeAmounts {
     pub fn effective_vat(&self) -> i64 {
         self.vat_amount.unwrap_or((self.amount - self.tax_free) / 11)
     }
+}
+
+/// Refuses an amount above [`MAX_AMOUNT`]: the ceiling of every charge and of a prepared order.
+/// (JavaScript numbers lose whole won above 2^53, so the SDK could not even show such amounts.)
+pub fn check_ceiling(amount: i64) -> Result<(), ApiError> {
+    if amount > MAX_AMOUNT {
+        return Err(ApiError::invalid(
+            "결제금액(amount)은 10,000,000,000원 이하여야 합니다. (amount must be at most 10,000,000,000 KRW)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the currency: openimp's PGs settle in KRW only.
@@ -81,6 +94,9 @@ mod tests {
         assert!(amounts(49_999, 0, None, 3).check().is_err());
         assert!(amounts(50_000, 0, None, 3).check().is_ok());
         assert!(amounts(50_000, 0, None, 1).check().is_err());
+        assert!(amounts(MAX_AMOUNT, 0, None, 0).check().is_ok());
+        assert!(amounts(MAX_AMOUNT + 1, 0, None, 0).check().is_err());
+        assert!(amounts(i64::MAX, 0, None, 0).check().is_err());
         assert_eq!(amounts(11_000, 0, None, 0).effective_vat(), 1000);
         assert!(check_currency(Some("usd")).is_err());
         assert_eq!(check_currency(Some("krw")).unwrap(), "KRW");

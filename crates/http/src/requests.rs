@@ -1,9 +1,13 @@
 //! The request types of the API: both the parser (JSON or form, numbers as numbers or strings)
 //! and the schema of the OpenAPI document.
 
+use openimp_core::money::ChargeAmounts;
+use openimp_core::order::Order;
+use openimp_core::ApiError;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::handlers::{required, required_i64};
 use crate::params::{opt_i64, opt_string, string_list};
 
 /// `POST /users/getToken`.
@@ -52,7 +56,7 @@ pub struct IssueBillingKeyRequest {
     pub customer_postcode: Option<String>,
 }
 
-/// The order fields shared by `again` and `onetime`.
+/// The order fields shared by `again`, `onetime` and each element of `schedules[]`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderRequest {
     #[serde(default, deserialize_with = "opt_string")]
@@ -84,6 +88,31 @@ pub struct OrderRequest {
     pub custom_data: Option<String>,
     #[serde(default, deserialize_with = "opt_string")]
     pub notice_url: Option<String>,
+}
+
+impl OrderRequest {
+    /// The one request → order mapping (again, onetime, each schedule), with the money
+    /// defaults: no tax-free part, no instalments. The rules are checked by [`Order::check`].
+    pub fn into_order(self) -> Result<Order, ApiError> {
+        Ok(Order {
+            merchant_uid: required(self.merchant_uid, "merchant_uid")?,
+            amounts: ChargeAmounts {
+                amount: required_i64(self.amount, "amount")?,
+                tax_free: self.tax_free.unwrap_or(0),
+                vat_amount: self.vat_amount,
+                card_quota: self.card_quota.unwrap_or(0),
+            },
+            currency: self.currency,
+            name: self.name,
+            buyer_name: self.buyer_name,
+            buyer_email: self.buyer_email,
+            buyer_tel: self.buyer_tel,
+            buyer_addr: self.buyer_addr,
+            buyer_postcode: self.buyer_postcode,
+            custom_data: self.custom_data,
+            notice_url: self.notice_url,
+        })
+    }
 }
 
 /// `POST /subscribe/payments/again`.

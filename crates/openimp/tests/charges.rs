@@ -365,6 +365,9 @@ async fn amount_validation(backend: Backend) {
         ("missing amount", json!({})),
         ("tax_free above amount", json!({"amount": 1000, "tax_free": 1001})),
         ("negative tax_free", json!({"amount": 1000, "tax_free": -1})),
+        ("amount above the maximum", json!({"amount": 10_000_000_001_i64})),
+        ("amount i64::MAX", json!({"amount": i64::MAX})),
+        ("amount i64::MAX as text", json!({"amount": "9223372036854775807"})),
     ];
     for (what, extra) in cases {
         let mu = uid("badamount");
@@ -374,6 +377,7 @@ async fn amount_validation(backend: Backend) {
         }
         let resp = client.post_json("/subscribe/payments/again", &body).await;
         assert_failure(&resp, &format!("again: {what}"));
+        assert_eq!(resp.0, 400, "again: {what}: {}", resp.1);
         assert_eq!(
             client.get(&format!("/payments/find/{mu}")).await.0,
             404,
@@ -387,7 +391,43 @@ async fn amount_validation(backend: Backend) {
         }
         let resp = client.post_json("/subscribe/payments/onetime", &body).await;
         assert_failure(&resp, &format!("onetime: {what}"));
+        assert_eq!(resp.0, 400, "onetime: {what}: {}", resp.1);
     }
+    // The per-charge maximum applies to schedules too (every schedule or none is created).
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64
+        + 3600;
+    let over = uid("overmax");
+    let resp = client
+        .post_json(
+            "/subscribe/payments/schedule",
+            &json!({"customer_uid": cu, "schedules": [
+                {"merchant_uid": uid("okmax"), "schedule_at": at, "amount": 1000},
+                {"merchant_uid": over, "schedule_at": at, "amount": 10_000_000_001_i64},
+            ]}),
+        )
+        .await;
+    assert_failure(&resp, "schedule over the maximum");
+    assert_eq!(resp.0, 400, "schedule over the maximum: {}", resp.1);
+    assert!(resp.1["message"].as_str().unwrap().contains("10,000,000,000"), "{}", resp.1);
+    assert_eq!(
+        client.get(&format!("/subscribe/payments/schedule/{over}")).await.0,
+        404,
+        "nothing scheduled"
+    );
+    // Exactly the maximum is a valid charge (and a valid schedule).
+    let max = assert_ok(&client.again(&cu, &uid("atmax"), 10_000_000_000).await, "again at max");
+    assert_eq!(max["status"], "paid", "{max}");
+    assert_eq!(max["amount"], 10_000_000_000_i64, "{max}");
+    let resp = client
+        .post_json(
+            "/subscribe/payments/schedule",
+            &json!({"customer_uid": cu, "schedules": [
+                {"merchant_uid": uid("schedmax"), "schedule_at": at, "amount": 10_000_000_000_i64},
+            ]}),
+        )
+        .await;
+    assert_ok(&resp, "schedule at the maximum");
     // Missing ids.
     let resp = client
         .post_json("/subscribe/payments/again", &json!({"customer_uid": cu, "amount": 1000}))
@@ -410,8 +450,8 @@ async fn amount_validation(backend: Backend) {
     assert_eq!(p["status"], "paid");
 
     assert!(
-        server.ledger().iter().filter(|e| e["kind"] == "approval").count() == 1,
-        "only the valid request was charged: {:?}",
+        server.ledger().iter().filter(|e| e["kind"] == "approval").count() == 2,
+        "only the valid requests were charged: {:?}",
         server.ledger()
     );
 }

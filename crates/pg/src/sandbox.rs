@@ -23,6 +23,8 @@
 //! | `0019` | issued                         | approved; every **cancel** of it is recorded   |
 //! |        |                                | but its answer is lost (`Err(Unknown)`); a     |
 //! |        |                                | later cancel inquiry finds it                  |
+//! | `0013` | issued                         | approved for 1 KRW less than asked (a PG that  |
+//! |        |                                | approves another amount; cancellable as usual) |
 //! | other  | issued                         | approved                                       |
 //!
 //! Other pay methods ([`PaymentSource::Method`]: bank transfer, a virtual account's deposit,
@@ -254,6 +256,8 @@ enum Behavior {
     Timeout,
     /// 0019: approved; its cancels are recorded, but their answers never arrive.
     CancelAnswerLost,
+    /// 0013: approved, for 1 KRW less than the amount asked.
+    ShortApproval,
 }
 
 impl Behavior {
@@ -265,6 +269,7 @@ impl Behavior {
             "0005" => Behavior::AuthFailed,
             "0009" => Behavior::Timeout,
             "0019" => Behavior::CancelAnswerLost,
+            "0013" => Behavior::ShortApproval,
             "0341" => Behavior::DeclineAll,
             _ => Behavior::Approve,
         }
@@ -280,6 +285,7 @@ impl Behavior {
             Behavior::AuthFailed => "decline_auth_failed",
             Behavior::Timeout => "timeout",
             Behavior::CancelAnswerLost => "cancel_answer_lost",
+            Behavior::ShortApproval => "approve_short",
         }
     }
 
@@ -293,6 +299,7 @@ impl Behavior {
             Behavior::AuthFailed,
             Behavior::Timeout,
             Behavior::CancelAnswerLost,
+            Behavior::ShortApproval,
         ]
         .into_iter()
         .find(|behavior| behavior.as_str() == value)
@@ -301,7 +308,10 @@ impl Behavior {
     /// The decline every charge under this behaviour gets, if any.
     fn charge_decline(self) -> Option<Reason> {
         match self {
-            Behavior::Approve | Behavior::Timeout | Behavior::CancelAnswerLost => None,
+            Behavior::Approve
+            | Behavior::Timeout
+            | Behavior::CancelAnswerLost
+            | Behavior::ShortApproval => None,
             Behavior::DeclineAll => Some(REFUSED_BY_ISSUER),
             Behavior::InsufficientBalance => Some(INSUFFICIENT_BALANCE),
             Behavior::OverLimit => Some(OVER_LIMIT),
@@ -405,7 +415,11 @@ impl Connector for SandboxPg {
             kind: LedgerKind::Approval,
             mid: channel.mid.clone(),
             order_id: request.order_id.clone(),
-            amount: request.amount,
+            amount: if behavior == Behavior::ShortApproval {
+                request.amount - 1
+            } else {
+                request.amount
+            },
             ref_tid: None,
             card_code: card.card_code.clone(),
             card_name: card.card_name.clone(),

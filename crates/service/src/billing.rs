@@ -39,19 +39,9 @@ pub(crate) fn billing_key_aad<'a>(merchant_id: &'a str, customer_uid: &'a str) -
     Aad { purpose: "billing_key", merchant_id, subject: customer_uid }
 }
 
-/// customer_uid: required, at most 80 characters.
+/// customer_uid: the shared identifier check (`openimp_core::order::check_uid`).
 pub(crate) fn check_customer_uid(customer_uid: &str) -> ApiResult<()> {
-    if customer_uid.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "customer_uid 파라메터가 누락되었습니다. (customer_uid is required)",
-        ));
-    }
-    if customer_uid.chars().count() > 80 {
-        return Err(ApiError::invalid(
-            "customer_uid는 80자 이내여야 합니다. (customer_uid is at most 80 characters)",
-        ));
-    }
-    Ok(())
+    openimp_core::order::check_customer_uid(customer_uid)
 }
 
 /// KG Inicis window-billing contracts (seed 002) cannot issue keys or charge keyed cards over REST.

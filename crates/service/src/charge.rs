@@ -8,37 +8,21 @@
 
 use openimp_core::card::{CardInput, RawCard};
 use openimp_core::ids::new_imp_uid;
-use openimp_core::money::{check_currency, ChargeAmounts};
+use openimp_core::order::{check_length, Order, CUSTOMER_ID_MAX};
+use openimp_core::states::{KeyUsage, PaymentStatus};
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
-use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
+use openimp_pg::{
+    CancelOutcome, ChannelContext, ChargeOutcome, ChargeRequest, Connector, ConnectorError,
+    PaymentSource,
+};
 use openimp_store::customers::{self, Replace};
 use openimp_store::merchants::ChannelRow;
-use openimp_store::payments::{self, ApprovalRecord, PaymentRow};
-use openimp_store::StoreError;
+use openimp_store::payments::{self, ApprovalRecord, InsertRefusal, MerchantUidTaken, PaymentRow};
 
 use crate::billing::billing_key_aad;
 use crate::{ApiResult, Gateway, MerchantId};
-
-/// The order fields every charge carries.
-#[derive(Debug, Clone, Default)]
-pub struct OrderFields {
-    pub merchant_uid: String,
-    pub amount: i64,
-    pub tax_free: i64,
-    pub vat_amount: Option<i64>,
-    pub card_quota: i64,
-    pub currency: Option<String>,
-    pub name: Option<String>,
-    pub buyer_name: Option<String>,
-    pub buyer_email: Option<String>,
-    pub buyer_tel: Option<String>,
-    pub buyer_addr: Option<String>,
-    pub buyer_postcode: Option<String>,
-    pub custom_data: Option<String>,
-    pub notice_url: Option<String>,
-}
 
 /// `POST /subscribe/payments/again`.
 #[derive(Debug, Clone)]
@@ -46,9 +30,9 @@ pub struct AgainCommand {
     pub customer_uid: String,
     /// `channelKey`: must name the channel the key was issued on.
     pub channel_key: Option<String>,
-    pub order: OrderFields,
-    /// `payment`, or `payment.scheduled` when the scheduler charges.
-    pub usage: &'static str,
+    pub order: Order,
+    /// `Payment`, or `Scheduled` when the scheduler charges.
+    pub usage: KeyUsage,
 }
 
 /// `POST /subscribe/payments/onetime`.
@@ -63,42 +47,11 @@ pub struct OnetimeCommand {
     pub pg: Option<String>,
     /// `channelKey`: picks the channel (wins over `pg`); an unknown key is refused.
     pub channel_key: Option<String>,
-    pub order: OrderFields,
-}
-
-/// merchant_uid: required, at most 40 characters.
-pub(crate) fn check_merchant_uid(merchant_uid: &str) -> ApiResult<()> {
-    if merchant_uid.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "merchant_uid 파라메터가 누락되었습니다. (merchant_uid is required)",
-        ));
-    }
-    if merchant_uid.chars().count() > 40 {
-        return Err(ApiError::invalid(
-            "merchant_uid는 40자 이내여야 합니다. (merchant_uid is at most 40 characters)",
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_order(order: &OrderFields) -> ApiResult<&'static str> {
-    check_merchant_uid(&order.merchant_uid)?;
-    ChargeAmounts {
-        amount: order.amount,
-        tax_free: order.tax_free,
-        vat_amount: order.vat_amount,
-        card_quota: order.card_quota,
-    }
-    .check()?;
-    if order.name.as_deref().is_some_and(|name| name.chars().count() > 40) {
-        return Err(ApiError::invalid(
-            "주문명(name)은 40자 이내여야 합니다. (name is at most 40 characters)",
-        ));
-    }
-    check_currency(order.currency.as_deref())
+    pub order: Order,
 }
 
 const ALREADY_LIVE: &str = "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)";
+const RESERVED_BY_SCHEDULE: &str = "예약결제에 등록된 주문번호(merchant_uid)입니다. 다른 결제에 사용할 수 없습니다. (this merchant_uid is reserved by a pending schedule)";
 
 impl Gateway {
     /// Charges a stored billing key.
@@ -107,8 +60,8 @@ impl Gateway {
         merchant: &MerchantId,
         command: AgainCommand,
     ) -> ApiResult<Payment> {
-        let currency = check_order(&command.order)?;
-        if command.usage != "payment.scheduled" {
+        let currency = command.order.check()?;
+        if command.usage != KeyUsage::Scheduled {
             // A schedule's notice_url was checked when it was created.
             self.check_notice_url(command.order.notice_url.as_deref()).await?;
         }
@@ -157,7 +110,8 @@ impl Gateway {
         merchant: &MerchantId,
         command: OnetimeCommand,
     ) -> ApiResult<Payment> {
-        let currency = check_order(&command.order)?;
+        let currency = command.order.check()?;
+        check_length("customer_id", command.customer_id.as_deref(), CUSTOMER_ID_MAX)?;
         self.check_notice_url(command.order.notice_url.as_deref()).await?;
         let card = CardInput::parse(
             RawCard {
@@ -177,11 +131,11 @@ impl Gateway {
         self.check_prepared(
             merchant.as_str(),
             &command.order.merchant_uid,
-            command.order.amount,
+            command.order.amount(),
             currency,
         )
         .await?;
-        self.refuse_live_merchant_uid(merchant.as_str(), &command.order.merchant_uid).await?;
+        self.check_merchant_uid_free(merchant.as_str(), &command.order.merchant_uid).await?;
         let order = command.order;
         match command.customer_uid.filter(|uid| !uid.trim().is_empty()) {
             Some(customer_uid) => {
@@ -208,7 +162,7 @@ impl Gateway {
                     channel,
                     currency,
                     customer_uid: Some(customer_uid),
-                    usage: Some("issue"),
+                    usage: Some(KeyUsage::Issue),
                     card_number: stored.card_number.clone(),
                     channel_kind: "api",
                     pay_method: "card",
@@ -233,27 +187,43 @@ impl Gateway {
         }
     }
 
-    /// Refuses early (before a PG is involved) a merchant_uid that already has a live attempt.
-    /// The unique index still decides races; this only avoids needless PG work.
-    pub(crate) async fn refuse_live_merchant_uid(
+    /// Refuses early (before a PG is involved) a merchant_uid that is not free for a new
+    /// payment: a live attempt has it, or a pending schedule reserves it (docs/decisions.md).
+    /// REST charges and the payment window call it; the insert's guards still decide races.
+    pub async fn check_merchant_uid_free(
         &self,
         merchant_id: &str,
         merchant_uid: &str,
     ) -> ApiResult<()> {
-        let filter = payments::PaymentFilter {
-            merchant_uid: Some(merchant_uid.to_owned()),
-            ..Default::default()
-        };
-        let (found, _) =
-            payments::list(&self.db, merchant_id, &filter, payments::Sorting::StartedDesc, 1, 20)
-                .await?;
-        if found
-            .iter()
-            .any(|p| matches!(p.status.as_str(), "pending" | "ready" | "paid" | "cancelled"))
-        {
-            return Err(ApiError::rejected(ALREADY_LIVE));
+        match payments::merchant_uid_taken(&self.db, merchant_id, merchant_uid).await? {
+            None => Ok(()),
+            Some(MerchantUidTaken::LivePayment) => Err(ApiError::rejected(ALREADY_LIVE)),
+            Some(MerchantUidTaken::Schedule) => Err(ApiError::rejected(RESERVED_BY_SCHEDULE)),
         }
-        Ok(())
+    }
+
+    /// The one mapping of a refused payment insert to the error the caller sees.
+    pub(crate) async fn insert_refusal_error(
+        &self,
+        row: &PaymentRow,
+        refusal: InsertRefusal,
+    ) -> ApiError {
+        match refusal {
+            InsertRefusal::PreparedMismatch => {
+                // Let the prepare check say how the order differs.
+                match self
+                    .check_prepared(&row.merchant_id, &row.merchant_uid, row.amount, &row.currency)
+                    .await
+                {
+                    Err(err) => err,
+                    Ok(()) => ApiError::rejected(
+                        "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
+                    ),
+                }
+            }
+            InsertRefusal::LiveMerchantUid => ApiError::rejected(ALREADY_LIVE),
+            InsertRefusal::ReservedBySchedule => ApiError::rejected(RESERVED_BY_SCHEDULE),
+        }
     }
 
     /// Record, call, record. Runs in its own task so that a client hanging up cannot stop it
@@ -261,7 +231,7 @@ impl Gateway {
     pub(crate) async fn charge(
         &self,
         attempt: Attempt,
-        order: OrderFields,
+        order: Order,
         source: PaymentSource,
     ) -> ApiResult<Payment> {
         self.charge_with(attempt, order, source, payments::MethodDetails::default()).await
@@ -272,84 +242,26 @@ impl Gateway {
     pub(crate) async fn charge_with(
         &self,
         attempt: Attempt,
-        order: OrderFields,
+        order: Order,
         source: PaymentSource,
         method: payments::MethodDetails,
     ) -> ApiResult<Payment> {
         let now = now();
         let (connector, context) = self.connector_for(&attempt.channel)?;
-        let row = PaymentRow {
-            imp_uid: new_imp_uid(attempt.channel_kind == "api"),
-            merchant_id: attempt.merchant_id.clone(),
-            merchant_uid: order.merchant_uid.clone(),
-            status: "pending".to_owned(),
-            amount: order.amount,
-            cancel_amount: 0,
-            cancel_reserved: 0,
-            tax_free: order.tax_free,
-            vat_amount: order.vat_amount,
-            currency: attempt.currency.to_owned(),
-            pay_method: Some(attempt.pay_method.to_owned()),
-            channel: Some(attempt.channel_kind.to_owned()),
-            channel_id: Some(attempt.channel.id.clone()),
-            pg_provider: Some(attempt.channel.pg_provider.clone()),
-            pg_id: Some(attempt.channel.mid.clone()),
-            pg_tid: None,
-            apply_num: None,
-            card_code: None,
-            card_name: None,
-            card_number: attempt.card_number.clone(),
-            card_type: None,
-            card_quota: order.card_quota,
-            name: order.name.clone(),
-            buyer_name: order.buyer_name.clone(),
-            buyer_email: order.buyer_email.clone(),
-            buyer_tel: order.buyer_tel.clone(),
-            buyer_addr: order.buyer_addr.clone(),
-            buyer_postcode: order.buyer_postcode.clone(),
-            custom_data: order.custom_data.clone(),
-            user_agent: attempt.user_agent.clone(),
-            notice_url: order.notice_url.clone(),
-            customer_uid: attempt.customer_uid.clone(),
-            customer_uid_usage: attempt.usage.map(str::to_owned),
-            started_at: now,
-            paid_at: 0,
-            failed_at: 0,
-            cancelled_at: 0,
-            fail_reason: None,
-            cancel_reason: None,
-            receipt_url: None,
-            updated_at: now,
-            method,
-        };
+        let mut row = attempt.row(&order, now);
+        row.method = method;
         // The webhook target is settled before anything is written (cached: no query per charge).
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
-        match payments::insert(&self.db, &row).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Prepared with another amount or currency: let the prepare check say how.
-                self.check_prepared(&row.merchant_id, &row.merchant_uid, row.amount, &row.currency)
-                    .await?;
-                return Err(ApiError::rejected(
-                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
-                ));
-            }
-            Err(StoreError::Conflict(_)) => return Err(ApiError::rejected(ALREADY_LIVE)),
-            Err(err) => return Err(err.into()),
+        if let Err(refusal) = payments::insert_attempt(&self.db, &mut row, None).await? {
+            return Err(self.insert_refusal_error(&row, refusal).await);
         }
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),
             source,
-            amount: order.amount,
-            tax_free: order.tax_free,
-            vat_amount: ChargeAmounts {
-                amount: order.amount,
-                tax_free: order.tax_free,
-                vat_amount: order.vat_amount,
-                card_quota: order.card_quota,
-            }
-            .effective_vat(),
-            card_quota: order.card_quota,
+            amount: order.amounts.amount,
+            tax_free: order.amounts.tax_free,
+            vat_amount: order.amounts.effective_vat(),
+            card_quota: order.amounts.card_quota,
             name: order.name,
             buyer_name: order.buyer_name,
             buyer_email: order.buyer_email,
@@ -375,7 +287,8 @@ impl Gateway {
                 );
                 std::process::abort();
             }
-            record_outcome(&db, row, outcome, notify).await
+            let pg = PgCall { connector: connector.as_ref(), context: &context, timeout };
+            record_outcome(&db, row, outcome, notify, pg).await
         });
         task.await
             .map_err(ApiError::internal)?
@@ -408,13 +321,37 @@ fn outcome_label(outcome: &Result<ChargeOutcome, ConnectorError>) -> &'static st
     }
 }
 
+impl Attempt {
+    /// The one payment row of an attempt: [`PaymentRow::for_order`] plus where it is charged.
+    pub(crate) fn row(&self, order: &Order, now: i64) -> PaymentRow {
+        PaymentRow {
+            pay_method: Some(self.pay_method.to_owned()),
+            channel: Some(self.channel_kind.to_owned()),
+            channel_id: Some(self.channel.id.clone()),
+            pg_provider: Some(self.channel.pg_provider.clone()),
+            pg_id: Some(self.channel.mid.clone()),
+            card_number: self.card_number.clone(),
+            user_agent: self.user_agent.clone(),
+            customer_uid: self.customer_uid.clone(),
+            customer_uid_usage: self.usage,
+            ..PaymentRow::for_order(
+                new_imp_uid(self.channel_kind == "api"),
+                &self.merchant_id,
+                order,
+                self.currency,
+                now,
+            )
+        }
+    }
+}
+
 /// Where a charge goes and what it is recorded as.
 pub(crate) struct Attempt {
     pub(crate) merchant_id: String,
     pub(crate) channel: ChannelRow,
     pub(crate) currency: &'static str,
     pub(crate) customer_uid: Option<String>,
-    pub(crate) usage: Option<&'static str>,
+    pub(crate) usage: Option<KeyUsage>,
     pub(crate) card_number: Option<String>,
     /// `api` for REST charges (`imps_` ids); `pc` or `mobile` for the payment window (`imp_`).
     pub(crate) channel_kind: &'static str,
@@ -431,13 +368,25 @@ async fn record_outcome(
     mut row: PaymentRow,
     outcome: Result<ChargeOutcome, ConnectorError>,
     notify: Option<openimp_store::webhooks::NewWebhook>,
+    pg: PgCall<'_>,
 ) -> ApiResult<PaymentRow> {
     let now = now();
     match outcome {
+        Ok(ChargeOutcome::Approved(approval)) if approval.amount != row.amount => {
+            match cancel_mismatched_approval(&pg, &row, &approval).await {
+                Ok(reason) => record_failure(db, row, reason, now, notify).await,
+                // The wrong approval still stands at the PG: stay pending, so the reconciler's
+                // inquiry finds it and tries the cancel again. Nothing is recorded as paid.
+                Err(detail) => {
+                    tracing::error!(imp_uid = %row.imp_uid, requested = row.amount, approved = approval.amount, %detail, "the PG approved another amount and the cancel did not go through; left pending");
+                    Ok(row)
+                }
+            }
+        }
         Ok(ChargeOutcome::Approved(approval)) => {
             let record = approval_record(approval);
             if payments::mark_paid_notify(db, &row.imp_uid, &record, notify.as_ref()).await? {
-                row.status = "paid".to_owned();
+                row.status = PaymentStatus::Paid;
                 row.pg_tid = Some(record.pg_tid);
                 row.apply_num = Some(record.apply_num);
                 row.paid_at = record.paid_at;
@@ -469,6 +418,50 @@ async fn record_outcome(
     }
 }
 
+/// The connector a charge went to, for a call after the charge (the mismatch cancel).
+pub(crate) struct PgCall<'a> {
+    pub(crate) connector: &'a dyn Connector,
+    pub(crate) context: &'a ChannelContext,
+    pub(crate) timeout: std::time::Duration,
+}
+
+/// The PG approved another amount than the payment asked (issue 9, point 2): that approval is
+/// cancelled in full at the PG, and the payment is to be recorded `failed` with the reason this
+/// returns. `Err` when the PG did not confirm the cancel (the caller must not record failed).
+pub(crate) async fn cancel_mismatched_approval(
+    pg: &PgCall<'_>,
+    row: &PaymentRow,
+    approval: &openimp_pg::Approval,
+) -> Result<String, String> {
+    let reason = format!(
+        "승인금액 불일치: PG가 요청금액 {}원이 아닌 {}원을 승인하여 승인을 취소했습니다. (the PG approved {} KRW for a {} KRW charge; that approval was cancelled)",
+        row.amount, approval.amount, approval.amount, row.amount
+    );
+    let request = openimp_pg::CancelRequest {
+        order_id: row.imp_uid.clone(),
+        pg_tid: approval.pg_tid.clone(),
+        amount: approval.amount,
+        tax_free: 0,
+        vat_amount: None,
+        balance_before: approval.amount,
+        reason: "승인금액 불일치 (approved amount differs from the request)".to_owned(),
+        // The PG's request id for this cancel: one per payment, so a retried mismatch cancel
+        // (by the reconciler) is the same request to the PG, never a second refund.
+        cancel_id: format!("mismatch-{}", row.imp_uid),
+    };
+    match tokio::time::timeout(pg.timeout, pg.connector.cancel(pg.context, request)).await {
+        Ok(Ok(CancelOutcome::Cancelled { pg_tid, .. })) => {
+            tracing::warn!(imp_uid = %row.imp_uid, requested = row.amount, approved = approval.amount, cancel_tid = %pg_tid, "the PG approved another amount; approval cancelled, payment failed");
+            Ok(reason)
+        }
+        Ok(Ok(CancelOutcome::Refused { code, message })) => {
+            Err(format!("cancel refused: [{code}] {message}"))
+        }
+        Ok(Err(err)) => Err(format!("cancel failed: {err}")),
+        Err(_) => Err(format!("cancel: no answer within {:?}", pg.timeout)),
+    }
+}
+
 async fn record_failure(
     db: &openimp_store::Db,
     mut row: PaymentRow,
@@ -476,9 +469,9 @@ async fn record_failure(
     now: i64,
     notify: Option<openimp_store::webhooks::NewWebhook>,
 ) -> ApiResult<PaymentRow> {
-    let notify = notify.filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
+    let notify = notify.filter(|_| row.customer_uid_usage == Some(KeyUsage::Scheduled));
     if payments::mark_failed_notify(db, &row.imp_uid, &reason, now, notify.as_ref()).await? {
-        row.status = "failed".to_owned();
+        row.status = PaymentStatus::Failed;
         row.fail_reason = Some(reason);
         row.failed_at = now;
         row.updated_at = now;

@@ -92,12 +92,13 @@ impl Gateway {
 }
 
 fn check(command: PrepareCommand) -> ApiResult<PrepareRow> {
-    crate::charge::check_merchant_uid(&command.merchant_uid)?;
-    if command.amount < 0 || command.amount > openimp_core::money::MAX_AMOUNT {
+    openimp_core::order::check_merchant_uid(&command.merchant_uid)?;
+    if command.amount < 0 {
         return Err(ApiError::invalid(
             "amount는 0 이상이어야 합니다. (amount must be 0..=10,000,000,000)",
         ));
     }
+    openimp_core::money::check_ceiling(command.amount)?;
     let currency = match command.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(currency) => Some(openimp_core::money::check_currency(Some(currency))?.to_owned()),

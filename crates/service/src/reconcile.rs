@@ -148,19 +148,45 @@ impl Gateway {
             return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
         };
         let (connector, context) = self.connector_for(&channel)?;
-        let call_context = context.clone();
+        let (call_connector, call_context) = (connector.clone(), context.clone());
         let imp_uid = row.imp_uid.clone();
         let inquiry = self
             .ask_pg(PgOperation::Inquire, &context, async move {
-                connector.inquire(&call_context, &imp_uid).await
+                call_connector.inquire(&call_context, &imp_uid).await
             })
             .await?;
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
         // i'mport notifies failures only of scheduled charges.
         let notify_failure = notify
             .clone()
-            .filter(|_| row.customer_uid_usage.as_deref() == Some("payment.scheduled"));
+            .filter(|_| row.customer_uid_usage == Some(openimp_core::states::KeyUsage::Scheduled));
         match inquiry {
+            // Another amount than asked: cancelled at the PG and failed, as `charge` does.
+            Ok(Inquiry::Approved(approval)) if approval.amount != row.amount => {
+                let pg = crate::charge::PgCall {
+                    connector: connector.as_ref(),
+                    context: &context,
+                    timeout: self.config.pg_timeout,
+                };
+                match crate::charge::cancel_mismatched_approval(&pg, row, &approval).await {
+                    Ok(reason) => {
+                        payments::mark_failed_notify(
+                            &self.db,
+                            &row.imp_uid,
+                            &reason,
+                            now,
+                            notify_failure.as_ref(),
+                        )
+                        .await?;
+                        Ok(Settled::Failed)
+                    }
+                    Err(detail) => {
+                        tracing::error!(imp_uid = %row.imp_uid, %detail, "the PG approved another amount and the cancel did not go through; still pending");
+                        payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+                        Ok(Settled::Pending)
+                    }
+                }
+            }
             Ok(Inquiry::Approved(approval)) => {
                 let record = crate::charge::approval_record(approval);
                 payments::mark_paid_notify(&self.db, &row.imp_uid, &record, notify.as_ref())

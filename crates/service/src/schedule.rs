@@ -9,18 +9,20 @@
 use std::time::Duration;
 
 use openimp_core::ids::random_hex;
-use openimp_core::money::check_currency;
+use openimp_core::money::ChargeAmounts;
+use openimp_core::order::{check_length, Order, CUSTOMER_ID_MAX};
+use openimp_core::states::{KeyUsage, PaymentStatus, ScheduleStatus};
 use openimp_core::time::{now, now_millis};
 use openimp_core::wire::{Paged, Payment, ScheduleResult};
 use openimp_core::ApiError;
 use openimp_store::customers;
-use openimp_store::payments::{self, PaymentFilter, PaymentRow, Sorting};
+use openimp_store::payments::{self, PaymentRow};
 use openimp_store::schedules::{
     self, InsertRefusal, Outcome, RevokeTarget, ScheduleFilter, ScheduleRow,
 };
 
 use crate::billing::IssueKeyCommand;
-use crate::charge::{AgainCommand, OrderFields};
+use crate::charge::AgainCommand;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// At most this long between `from` and `to` in one list query ("3 months").
@@ -28,24 +30,11 @@ pub const MAX_RANGE_SECS: i64 = 92 * 24 * 3600;
 /// The lease a `retry` takes while it charges inline.
 const RETRY_LEASE: Duration = Duration::from_secs(300);
 
-/// One element of `schedules[]`.
-#[derive(Debug, Clone, Default)]
+/// One element of `schedules[]`: an order and when to charge it.
+#[derive(Debug, Clone)]
 pub struct ScheduleItem {
-    pub merchant_uid: String,
     pub schedule_at: Option<i64>,
-    pub amount: Option<i64>,
-    pub tax_free: i64,
-    pub vat_amount: Option<i64>,
-    pub card_quota: i64,
-    pub currency: Option<String>,
-    pub name: Option<String>,
-    pub buyer_name: Option<String>,
-    pub buyer_email: Option<String>,
-    pub buyer_tel: Option<String>,
-    pub buyer_addr: Option<String>,
-    pub buyer_postcode: Option<String>,
-    pub custom_data: Option<String>,
-    pub notice_url: Option<String>,
+    pub order: Order,
 }
 
 /// `POST /subscribe/payments/schedule`.
@@ -100,24 +89,26 @@ pub fn view(row: &ScheduleRow) -> ScheduleResult {
         buyer_addr: row.buyer_addr.clone(),
         buyer_postcode: row.buyer_postcode.clone(),
         custom_data: row.custom_data.clone(),
-        schedule_status: row.schedule_status.clone(),
-        payment_status: if row.schedule_status == "executed" {
-            row.payment_status.clone()
-        } else {
-            None
+        schedule_status: row.schedule_status.as_str().to_owned(),
+        payment_status: match row.schedule_status {
+            ScheduleStatus::Executed => row.payment_status.map(|s| s.as_str().to_owned()),
+            ScheduleStatus::Scheduled | ScheduleStatus::Revoked => None,
         },
         fail_reason: row.fail_reason.clone().or_else(|| row.revoke_reason.clone()),
         promotion_id: None,
     }
 }
 
-fn order_of(row: &ScheduleRow) -> OrderFields {
-    OrderFields {
+/// The order a schedule charges, as it was stored.
+fn order_of(row: &ScheduleRow) -> Order {
+    Order {
         merchant_uid: row.merchant_uid.clone(),
-        amount: row.amount,
-        tax_free: row.tax_free,
-        vat_amount: row.vat_amount,
-        card_quota: row.card_quota,
+        amounts: ChargeAmounts {
+            amount: row.amount,
+            tax_free: row.tax_free,
+            vat_amount: row.vat_amount,
+            card_quota: row.card_quota,
+        },
         currency: Some(row.currency.clone()),
         name: row.name.clone(),
         buyer_name: row.buyer_name.clone(),
@@ -127,6 +118,24 @@ fn order_of(row: &ScheduleRow) -> OrderFields {
         buyer_postcode: row.buyer_postcode.clone(),
         custom_data: row.custom_data.clone(),
         notice_url: row.notice_url.clone(),
+    }
+}
+
+/// The settled state of a charge as the API showed it (`paid` or `failed`); None while unknown.
+fn settled(wire_status: &str) -> Option<PaymentStatus> {
+    match PaymentStatus::parse(wire_status)? {
+        PaymentStatus::Paid => Some(PaymentStatus::Paid),
+        PaymentStatus::Failed => Some(PaymentStatus::Failed),
+        PaymentStatus::Pending | PaymentStatus::Ready | PaymentStatus::Cancelled => None,
+    }
+}
+
+/// Names the schedule an invalid item belongs to (`schedules[2]: ...`).
+fn within(what: &str, err: ApiError) -> ApiError {
+    match err {
+        ApiError::InvalidRequest(message) => ApiError::invalid(format!("{what}: {message}")),
+        ApiError::Rejected(message) => ApiError::rejected(format!("{what}: {message}")),
+        other => other,
     }
 }
 
@@ -148,7 +157,7 @@ fn check_future(schedule_at: i64, now: i64, what: &str) -> ApiResult<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
     /// The outcome is recorded on the schedule (paid or failed).
-    Recorded { payment_status: String },
+    Recorded { payment_status: PaymentStatus },
     /// The payment's outcome is not known yet (left leased; claimed again after the lease).
     Unsettled,
     /// The schedule was no longer `scheduled` (another worker recorded it first).
@@ -163,6 +172,7 @@ impl Gateway {
         command: ScheduleCommand,
     ) -> ApiResult<Vec<ScheduleResult>> {
         crate::billing::check_customer_uid(&command.customer_uid)?;
+        check_length("customer_id", command.customer_id.as_deref(), CUSTOMER_ID_MAX)?;
         if command.schedules.is_empty() {
             return Err(ApiError::invalid(
                 "schedules 파라메터가 누락되었습니다. (schedules is required)",
@@ -187,54 +197,42 @@ impl Gateway {
                     "{what}.schedule_at 파라메터가 누락되었습니다. (schedule_at is required)"
                 ))
             })?;
-            let amount = item.amount.ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{what}.amount 파라메터가 누락되었습니다. (amount is required)"
-                ))
-            })?;
-            let order = OrderFields {
-                merchant_uid: item.merchant_uid.clone(),
-                amount,
-                tax_free: item.tax_free,
-                vat_amount: item.vat_amount,
-                card_quota: item.card_quota,
-                currency: item.currency.clone(),
-                name: item.name.clone(),
-                ..OrderFields::default()
-            };
-            crate::charge::check_order(&order)?;
+            let order = &item.order;
+            let currency = order.check().map_err(|err| within(&what, err))?.to_owned();
             check_future(schedule_at, now, &what)?;
-            if command.schedules[..i].iter().any(|other| other.merchant_uid == item.merchant_uid) {
+            if command.schedules[..i]
+                .iter()
+                .any(|other| other.order.merchant_uid == order.merchant_uid)
+            {
                 return Err(ApiError::rejected(format!(
                     "{what}: 요청 안에 merchant_uid가 중복되었습니다: {} (duplicate merchant_uid in the request)",
-                    item.merchant_uid
+                    order.merchant_uid
                 )));
             }
-            self.check_notice_url(item.notice_url.as_deref()).await?;
-            let currency = check_currency(item.currency.as_deref())?.to_owned();
+            self.check_notice_url(order.notice_url.as_deref()).await?;
             rows.push(ScheduleRow {
                 id: format!("sch_{}", random_hex(12)),
                 merchant_id: merchant.as_str().to_owned(),
-                merchant_uid: item.merchant_uid.clone(),
+                merchant_uid: order.merchant_uid.clone(),
                 customer_uid: command.customer_uid.clone(),
                 customer_id: command.customer_id.clone(),
                 schedule_at,
-                amount,
-                tax_free: item.tax_free,
-                vat_amount: item.vat_amount,
-                card_quota: item.card_quota,
+                amount: order.amounts.amount,
+                tax_free: order.amounts.tax_free,
+                vat_amount: order.amounts.vat_amount,
+                card_quota: order.amounts.card_quota,
                 currency,
-                name: item.name.clone(),
-                buyer_name: item.buyer_name.clone(),
-                buyer_email: item.buyer_email.clone(),
-                buyer_tel: item.buyer_tel.clone(),
-                buyer_addr: item.buyer_addr.clone(),
-                buyer_postcode: item.buyer_postcode.clone(),
-                custom_data: item.custom_data.clone(),
-                notice_url: item.notice_url.clone().filter(|u| !u.trim().is_empty()),
+                name: order.name.clone(),
+                buyer_name: order.buyer_name.clone(),
+                buyer_email: order.buyer_email.clone(),
+                buyer_tel: order.buyer_tel.clone(),
+                buyer_addr: order.buyer_addr.clone(),
+                buyer_postcode: order.buyer_postcode.clone(),
+                custom_data: order.custom_data.clone(),
+                notice_url: order.notice_url.clone().filter(|u| !u.trim().is_empty()),
                 pg_provider: None,
                 pg_id: None,
-                schedule_status: "scheduled".to_owned(),
+                schedule_status: ScheduleStatus::Scheduled,
                 scheduled_since: now,
                 lease_owner: None,
                 lease_until: 0,
@@ -272,11 +270,11 @@ impl Gateway {
                         pg: command.pg.clone(),
                         channel_key: command.channel_key.clone(),
                         customer_id: command.customer_id.clone(),
-                        customer_name: command.schedules[0].buyer_name.clone(),
-                        customer_tel: command.schedules[0].buyer_tel.clone(),
-                        customer_email: command.schedules[0].buyer_email.clone(),
-                        customer_addr: command.schedules[0].buyer_addr.clone(),
-                        customer_postcode: command.schedules[0].buyer_postcode.clone(),
+                        customer_name: command.schedules[0].order.buyer_name.clone(),
+                        customer_tel: command.schedules[0].order.buyer_tel.clone(),
+                        customer_email: command.schedules[0].order.buyer_email.clone(),
+                        customer_addr: command.schedules[0].order.buyer_addr.clone(),
+                        customer_postcode: command.schedules[0].order.buyer_postcode.clone(),
                     };
                     match self.issue_billing_key(merchant, issue).await {
                         Ok(_) => {}
@@ -322,13 +320,11 @@ impl Gateway {
         let command = AgainCommand {
             customer_uid: customer_uid.to_owned(),
             channel_key: None,
-            order: OrderFields {
-                merchant_uid: merchant_uid.clone(),
-                amount,
+            order: Order {
                 name: Some("카드 확인 결제 (checking_amount)".to_owned()),
-                ..OrderFields::default()
+                ..Order::new(merchant_uid.clone(), amount)
             },
-            usage: "payment",
+            usage: KeyUsage::Payment,
         };
         let payment = self
             .pay_again(merchant, command)
@@ -385,18 +381,18 @@ impl Gateway {
                 if customer_uid.as_ref().is_some_and(|c| *c != found.customer_uid) {
                     continue;
                 }
-                match found.schedule_status.as_str() {
-                    "executed" => {
+                match found.schedule_status {
+                    ScheduleStatus::Executed => {
                         return Err(ApiError::rejected(format!(
                             "이미 결제가 실행된 예약건은 취소할 수 없습니다: {merchant_uid} (already executed)"
                         )))
                     }
-                    "scheduled" => {
+                    ScheduleStatus::Scheduled => {
                         return Err(ApiError::rejected(format!(
                             "지금 결제가 진행 중인 예약건입니다: {merchant_uid} (being charged right now)"
                         )))
                     }
-                    _ => {}
+                    ScheduleStatus::Revoked => {}
                 }
             }
         }
@@ -454,7 +450,7 @@ impl Gateway {
             .await?
             .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
         check_future(schedule_at, now, "schedule_at")?;
-        if found.schedule_status != "scheduled" {
+        if found.schedule_status != ScheduleStatus::Scheduled {
             return Err(ApiError::invalid(format!(
                 "예약 대기 상태가 아닌 예약건은 변경할 수 없습니다. 현재 상태: {} (only scheduled schedules can be moved)",
                 found.schedule_status
@@ -504,16 +500,18 @@ impl Gateway {
     }
 
     fn require_retryable(&self, found: &ScheduleRow) -> ApiResult<()> {
-        let retryable = found.schedule_status == "revoked"
-            || (found.schedule_status == "executed"
-                && found.payment_status.as_deref() == Some("failed"));
+        let retryable = match found.schedule_status {
+            ScheduleStatus::Revoked => true,
+            ScheduleStatus::Executed => found.payment_status == Some(PaymentStatus::Failed),
+            ScheduleStatus::Scheduled => false,
+        };
         if retryable {
             Ok(())
         } else {
             Err(ApiError::invalid(format!(
                 "실패했거나 해지된 예약건만 다시 시도할 수 있습니다. 현재 상태: {} / {} (only failed or revoked schedules)",
                 found.schedule_status,
-                found.payment_status.as_deref().unwrap_or("-")
+                found.payment_status.map_or("-", PaymentStatus::as_str)
             )))
         }
     }
@@ -595,7 +593,7 @@ impl Gateway {
         }
         let status = query.schedule_status.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         if let Some(status) = &status {
-            if !matches!(status.as_str(), "scheduled" | "executed" | "revoked") {
+            if ScheduleStatus::parse(status).is_none() {
                 return Err(ApiError::invalid(format!(
                     "schedule_status는 scheduled, executed, revoked 중 하나여야 합니다: {status}"
                 )));
@@ -613,19 +611,22 @@ impl Gateway {
         Ok(Paged::new(rows.iter().map(view).collect(), total, query.page, query.limit))
     }
 
-    /// The payment of a schedule's current run, if one was started.
+    /// The payment of a schedule's current run, if one was started: only the scheduler's own
+    /// charge counts (`payments::scheduled_run`), never another payment of the merchant_uid.
     async fn run_payment(
         &self,
         merchant_id: &str,
         row: &ScheduleRow,
     ) -> ApiResult<Option<PaymentRow>> {
-        let filter = PaymentFilter {
-            merchant_uid: Some(row.merchant_uid.clone()),
-            ..PaymentFilter::default()
-        };
-        let found =
-            payments::find_one(&self.db, merchant_id, &filter, Sorting::StartedDesc).await?;
-        Ok(found.filter(|p| p.started_at >= row.scheduled_since))
+        Ok(payments::scheduled_run(
+            &self.db,
+            merchant_id,
+            &row.merchant_uid,
+            &row.customer_uid,
+            row.amount,
+            row.scheduled_since,
+        )
+        .await?)
     }
 
     /// Charges one claimed schedule (leased to `owner`) and records the outcome on it.
@@ -657,24 +658,26 @@ impl Gateway {
             customer_uid: row.customer_uid.clone(),
             channel_key: None,
             order: order_of(row),
-            usage: "payment.scheduled",
+            usage: KeyUsage::Scheduled,
         };
         match self.pay_again(&merchant, command).await {
-            Ok(payment) if matches!(payment.status.as_str(), "paid" | "failed") => {
-                let outcome = Outcome {
-                    imp_uid: Some(payment.imp_uid.clone()),
-                    payment_status: payment.status.clone(),
-                    fail_reason: payment.fail_reason.clone(),
-                    executed_at: now(),
-                    late_secs,
-                };
-                self.record(row, &outcome).await
-            }
-            Ok(payment) => {
-                tracing::warn!(merchant_uid = %row.merchant_uid, imp_uid = %payment.imp_uid, "scheduled charge outcome unknown; the reconciler settles it");
-                schedules::set_lease(&self.db, &row.id, owner, now_millis() + lease_ms).await?;
-                Ok(Executed::Unsettled)
-            }
+            Ok(payment) => match settled(&payment.status) {
+                Some(payment_status) => {
+                    let outcome = Outcome {
+                        imp_uid: Some(payment.imp_uid.clone()),
+                        payment_status,
+                        fail_reason: payment.fail_reason.clone(),
+                        executed_at: now(),
+                        late_secs,
+                    };
+                    self.record(row, &outcome).await
+                }
+                None => {
+                    tracing::warn!(merchant_uid = %row.merchant_uid, imp_uid = %payment.imp_uid, "scheduled charge outcome unknown; the reconciler settles it");
+                    schedules::set_lease(&self.db, &row.id, owner, now_millis() + lease_ms).await?;
+                    Ok(Executed::Unsettled)
+                }
+            },
             Err(
                 err @ (ApiError::Unavailable(_) | ApiError::Unwritable(_) | ApiError::Internal(_)),
             ) => {
@@ -691,7 +694,7 @@ impl Gateway {
                 let imp_uid = self.record_refused_run(row, &message).await?;
                 let outcome = Outcome {
                     imp_uid,
-                    payment_status: "failed".to_owned(),
+                    payment_status: PaymentStatus::Failed,
                     fail_reason: Some(message),
                     executed_at: now(),
                     late_secs,
@@ -714,38 +717,25 @@ impl Gateway {
         // The order fields the run would have charged with (`order_of`, as `pay_again` gets).
         let order = order_of(row);
         let notify = self.webhook_for(&row.merchant_id, order.notice_url.as_deref(), None).await?;
-        let payment = PaymentRow {
-            imp_uid: openimp_core::ids::new_imp_uid(true),
-            merchant_id: row.merchant_id.clone(),
-            merchant_uid: order.merchant_uid,
-            status: "failed".to_owned(),
-            amount: order.amount,
-            tax_free: order.tax_free,
-            vat_amount: order.vat_amount,
-            currency: row.currency.clone(),
+        let mut payment = PaymentRow {
+            status: PaymentStatus::Failed,
             pay_method: Some("card".to_owned()),
             channel: Some("api".to_owned()),
-            card_quota: order.card_quota,
-            name: order.name,
-            buyer_name: order.buyer_name,
-            buyer_email: order.buyer_email,
-            buyer_tel: order.buyer_tel,
-            buyer_addr: order.buyer_addr,
-            buyer_postcode: order.buyer_postcode,
-            custom_data: order.custom_data,
-            notice_url: order.notice_url,
             customer_uid: Some(row.customer_uid.clone()),
-            customer_uid_usage: Some("payment.scheduled".to_owned()),
-            started_at: now,
+            customer_uid_usage: Some(KeyUsage::Scheduled),
             failed_at: now,
             fail_reason: Some(reason.to_owned()),
-            updated_at: now,
-            ..PaymentRow::default()
+            ..PaymentRow::for_order(
+                openimp_core::ids::new_imp_uid(true),
+                &row.merchant_id,
+                &order,
+                &row.currency,
+                now,
+            )
         };
-        match payments::insert_notify(&self.db, &payment, notify.as_ref()).await {
-            Ok(true) => Ok(Some(payment.imp_uid)),
-            Ok(false) | Err(openimp_store::StoreError::Conflict(_)) => Ok(None),
-            Err(err) => Err(err.into()),
+        match payments::insert_attempt(&self.db, &mut payment, notify.as_ref()).await? {
+            Ok(()) => Ok(Some(payment.imp_uid)),
+            Err(_) => Ok(None),
         }
     }
 
@@ -757,17 +747,17 @@ impl Gateway {
         late_secs: i64,
         lease_ms: i64,
     ) -> ApiResult<Executed> {
-        let status = match payment.status.as_str() {
-            "paid" | "cancelled" => "paid",
-            "failed" => "failed",
-            _ => {
+        let status = match payment.status {
+            PaymentStatus::Paid | PaymentStatus::Cancelled => PaymentStatus::Paid,
+            PaymentStatus::Failed => PaymentStatus::Failed,
+            PaymentStatus::Pending | PaymentStatus::Ready => {
                 schedules::set_lease(&self.db, &row.id, owner, now_millis() + lease_ms).await?;
                 return Ok(Executed::Unsettled);
             }
         };
         let outcome = Outcome {
             imp_uid: Some(payment.imp_uid.clone()),
-            payment_status: status.to_owned(),
+            payment_status: status,
             fail_reason: payment.fail_reason.clone(),
             executed_at: now(),
             late_secs,
@@ -778,7 +768,7 @@ impl Gateway {
     async fn record(&self, row: &ScheduleRow, outcome: &Outcome) -> ApiResult<Executed> {
         if schedules::record_outcome(&self.db, &row.id, outcome).await? {
             tracing::info!(merchant_uid = %row.merchant_uid, imp_uid = ?outcome.imp_uid, status = %outcome.payment_status, late_secs = outcome.late_secs, "schedule executed");
-            Ok(Executed::Recorded { payment_status: outcome.payment_status.clone() })
+            Ok(Executed::Recorded { payment_status: outcome.payment_status })
         } else {
             Ok(Executed::AlreadyDone)
         }

@@ -11,7 +11,7 @@ use crate::{ApiResult, Gateway};
 
 /// A payment as the API shows it: `pending` (outcome not known yet) is `ready`.
 pub fn payment(row: &PaymentRow, cancels: &[CancelRow]) -> Payment {
-    let status = if row.status == "pending" { "ready".to_owned() } else { row.status.clone() };
+    let status = row.status.wire().to_owned();
     let cancel_history: Vec<PaymentCancel> = cancels
         .iter()
         .map(|c| PaymentCancel {
@@ -75,7 +75,7 @@ pub fn payment(row: &PaymentRow, cancels: &[CancelRow]) -> Payment {
         cancel_receipt_urls,
         cash_receipt_issued: false,
         customer_uid: row.customer_uid.clone(),
-        customer_uid_usage: row.customer_uid_usage.clone(),
+        customer_uid_usage: row.customer_uid_usage.map(|usage| usage.as_str().to_owned()),
     }
 }
 

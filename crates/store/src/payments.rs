@@ -6,6 +6,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use openimp_core::order::Order;
+use openimp_core::states::{KeyUsage, PaymentStatus};
+
 use crate::batch::Value;
 use crate::db::{bind_all, Db, StoreError};
 use crate::webhooks::NewWebhook;
@@ -16,7 +19,7 @@ pub struct PaymentRow {
     pub imp_uid: String,
     pub merchant_id: String,
     pub merchant_uid: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount: i64,
     pub cancel_amount: i64,
     pub cancel_reserved: i64,
@@ -45,7 +48,7 @@ pub struct PaymentRow {
     pub user_agent: Option<String>,
     pub notice_url: Option<String>,
     pub customer_uid: Option<String>,
-    pub customer_uid_usage: Option<String>,
+    pub customer_uid_usage: Option<KeyUsage>,
     pub started_at: i64,
     pub paid_at: i64,
     pub failed_at: i64,
@@ -56,6 +59,41 @@ pub struct PaymentRow {
     pub updated_at: i64,
     /// What pay methods other than card record (migration 0005).
     pub method: MethodDetails,
+}
+
+impl PaymentRow {
+    /// A new `pending` attempt of `order` in `currency`, started `now`: the order's fields and
+    /// nothing from a PG yet. Callers add where it is charged (channel, pay method, customer).
+    pub fn for_order(
+        imp_uid: String,
+        merchant_id: &str,
+        order: &Order,
+        currency: &str,
+        now: i64,
+    ) -> PaymentRow {
+        PaymentRow {
+            imp_uid,
+            merchant_id: merchant_id.to_owned(),
+            merchant_uid: order.merchant_uid.clone(),
+            status: PaymentStatus::Pending,
+            amount: order.amounts.amount,
+            tax_free: order.amounts.tax_free,
+            vat_amount: order.amounts.vat_amount,
+            card_quota: order.amounts.card_quota,
+            currency: currency.to_owned(),
+            name: order.name.clone(),
+            buyer_name: order.buyer_name.clone(),
+            buyer_email: order.buyer_email.clone(),
+            buyer_tel: order.buyer_tel.clone(),
+            buyer_addr: order.buyer_addr.clone(),
+            buyer_postcode: order.buyer_postcode.clone(),
+            custom_data: order.custom_data.clone(),
+            notice_url: order.notice_url.clone(),
+            started_at: now,
+            updated_at: now,
+            ..PaymentRow::default()
+        }
+    }
 }
 
 /// The bank, virtual account and easy-pay facts of a payment; all empty for a card payment.
@@ -82,7 +120,7 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
         imp_uid: row.try_get(0)?,
         merchant_id: row.try_get(1)?,
         merchant_uid: row.try_get(2)?,
-        status: row.try_get(3)?,
+        status: decode(row.try_get::<String, _>(3)?, PaymentStatus::parse)?,
         amount: row.try_get(4)?,
         cancel_amount: row.try_get(5)?,
         cancel_reserved: row.try_get(6)?,
@@ -111,7 +149,10 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
         user_agent: row.try_get(29)?,
         notice_url: row.try_get(30)?,
         customer_uid: row.try_get(31)?,
-        customer_uid_usage: row.try_get(32)?,
+        customer_uid_usage: row
+            .try_get::<Option<String>, _>(32)?
+            .map(|usage| decode(usage, KeyUsage::parse))
+            .transpose()?,
         started_at: row.try_get(33)?,
         paid_at: row.try_get(34)?,
         failed_at: row.try_get(35)?,
@@ -134,46 +175,102 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
     })
 }
 
+/// A stored state text as its enum; an unknown one is a corrupt row.
+pub(crate) fn decode<T>(text: String, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    parse(&text).ok_or_else(|| sqlx::Error::Decode(format!("unknown state {text:?}").into()))
+}
+
 fn rows(rows: &[AnyRow]) -> Result<Vec<PaymentRow>, StoreError> {
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
-/// Records a new attempt, unless the merchant_uid was prepared with another amount or currency
-/// (then `Ok(false)`, nothing written; an attempt recorded already `failed` moves no money and
-/// is written regardless). `Err(StoreError::Conflict)` when the merchant_uid already
-/// has a live (pending, paid or cancelled) attempt: that is the race guard of DESIGN.md rule 1.
-/// The prepare check rides in the same statement to spare the hot path a round trip, and the
-/// statement never fails on the race (`ON CONFLICT DO NOTHING`), so it can share a group
-/// commit with others; which of the two refused it is asked only when it was refused.
-pub async fn insert(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
-    let (sql, params) = insert_statement(payment);
-    if db.execute_durable(sql, params).await? == 1 {
-        return Ok(true);
-    }
-    refusal(db, payment).await
+/// Why [`insert_attempt`] wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertRefusal {
+    /// The merchant_uid was prepared with another amount or currency.
+    PreparedMismatch,
+    /// The merchant_uid already has a live (pending, ready, paid or cancelled) attempt.
+    LiveMerchantUid,
+    /// A `scheduled` schedule reserves the merchant_uid for its own charge.
+    ReservedBySchedule,
 }
 
-/// [`insert`], and queues `webhook` in the same transaction (a virtual account issued `ready`).
-pub async fn insert_notify(
+/// Records a new attempt, or says why not: a prepared order it does not match (an attempt
+/// recorded already `failed` moves no money and skips that check), a live attempt with the same
+/// merchant_uid (the race guard of DESIGN.md rule 1), or a merchant_uid reserved by a pending
+/// schedule (only the schedule's own charge, usage `payment.scheduled`, may use it).
+/// The checks ride in the statement to spare the hot path a round trip, and the statement never
+/// fails on the race (`ON CONFLICT (merchant_id, merchant_uid) WHERE ... DO NOTHING`), so it can
+/// share a group commit with others; which check refused it is asked only when it was refused.
+/// An imp_uid that is already taken is drawn again (same `imps_`/`imp_` prefix): the row's
+/// imp_uid is the one recorded. `webhook` is queued in the same transaction (a virtual account issued `ready`).
+pub async fn insert_attempt(
+    db: &Db,
+    payment: &mut PaymentRow,
+    webhook: Option<&NewWebhook>,
+) -> Result<Result<(), InsertRefusal>, StoreError> {
+    let api = payment.imp_uid.starts_with("imps_");
+    insert_attempt_with_ids(db, payment, webhook, IMP_UID_TRIES, &|| {
+        openimp_core::ids::new_imp_uid(api)
+    })
+    .await
+}
+
+/// How many imp_uids one insert tries: 12 random digits collide with a chance of n/9e11 per
+/// draw (n payments stored), so a second draw practically always succeeds.
+const IMP_UID_TRIES: usize = 5;
+
+/// [`insert_attempt`] with the imp_uid generator given: an imp_uid that is already taken (the
+/// primary key, the only constraint the statement does not absorb) is replaced by a fresh one,
+/// up to `tries` statements in all; it is never reported as a taken merchant_uid.
+pub async fn insert_attempt_with_ids(
+    db: &Db,
+    payment: &mut PaymentRow,
+    webhook: Option<&NewWebhook>,
+    tries: usize,
+    new_imp_uid: &(dyn Fn() -> String + Sync),
+) -> Result<Result<(), InsertRefusal>, StoreError> {
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match insert_once(db, payment, webhook).await {
+            Ok(true) => return Ok(Ok(())),
+            Ok(false) => return refusal(db, payment).await.map(Err),
+            Err(StoreError::Conflict(detail))
+                if tried < tries && imp_uid_taken(db, &payment.imp_uid).await? =>
+            {
+                tracing::warn!(imp_uid = %payment.imp_uid, %detail, "imp_uid collision; drawing another");
+                payment.imp_uid = new_imp_uid();
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// One try of [`insert_statement`]: whether it wrote the row.
+async fn insert_once(
     db: &Db,
     payment: &PaymentRow,
     webhook: Option<&NewWebhook>,
 ) -> Result<bool, StoreError> {
-    let Some(webhook) = webhook else { return insert(db, payment).await };
     let (sql, params) = insert_statement(payment);
+    let Some(webhook) = webhook else { return Ok(db.execute_durable(sql, params).await? == 1) };
     let mut tx = db.begin().await?;
     let inserted =
         bind_all(sqlx::query(&sql), &params).execute(&mut *tx).await?.rows_affected() == 1;
-    if !inserted {
-        tx.rollback().await?;
-        return refusal(db, payment).await;
-    }
     commit_with_webhook(db, tx, inserted, &payment.imp_uid, webhook).await
 }
 
-/// Why [`insert_statement`] wrote nothing: a prepared order it does not match (`Ok(false)`), or
-/// else a live attempt with the same merchant_uid (`Conflict`).
-async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
+async fn imp_uid_taken(db: &Db, imp_uid: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM payments WHERE imp_uid = $1")
+        .bind(imp_uid)
+        .fetch_optional(db.reader())
+        .await?
+        .is_some())
+}
+
+/// Which of [`insert_statement`]'s guards refused it.
+async fn refusal(db: &Db, payment: &PaymentRow) -> Result<InsertRefusal, StoreError> {
     let mismatch = sqlx::query(
         "SELECT 1 FROM prepares p WHERE p.merchant_id = $1 AND p.merchant_uid = $2 AND (p.amount <> $3 OR (p.currency IS NOT NULL AND p.currency <> $4))",
     )
@@ -183,33 +280,104 @@ async fn refusal(db: &Db, payment: &PaymentRow) -> Result<bool, StoreError> {
     .bind(&payment.currency)
     .fetch_optional(db.reader())
     .await?;
-    match mismatch {
-        Some(_) => Ok(false),
-        None => Err(StoreError::Conflict(format!(
-            "merchant_uid {} already has a live payment",
-            payment.merchant_uid
-        ))),
+    if mismatch.is_some() && payment.status != PaymentStatus::Failed {
+        return Ok(InsertRefusal::PreparedMismatch);
+    }
+    match merchant_uid_taken(db, &payment.merchant_id, &payment.merchant_uid).await? {
+        Some(MerchantUidTaken::Schedule)
+            if payment.customer_uid_usage != Some(KeyUsage::Scheduled) =>
+        {
+            Ok(InsertRefusal::ReservedBySchedule)
+        }
+        _ => Ok(InsertRefusal::LiveMerchantUid),
     }
 }
+
+/// What holds a merchant_uid that a new payment wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantUidTaken {
+    /// A live (pending, ready, paid or cancelled) payment.
+    LivePayment,
+    /// A `scheduled` schedule, waiting to charge it.
+    Schedule,
+}
+
+/// Whether a merchant_uid is free for a new payment: no live payment has it and no pending
+/// schedule reserves it. The insert's guards decide races; this answers early and clearly.
+pub async fn merchant_uid_taken(
+    db: &Db,
+    merchant_id: &str,
+    merchant_uid: &str,
+) -> Result<Option<MerchantUidTaken>, StoreError> {
+    let found = sqlx::query(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND status IN ('pending', 'ready', 'paid', 'cancelled')) THEN 1 \
+         WHEN EXISTS (SELECT 1 FROM schedules WHERE merchant_id = $1 AND merchant_uid = $2 AND schedule_status = 'scheduled') THEN 2 ELSE 0 END",
+    )
+    .bind(merchant_id)
+    .bind(merchant_uid)
+    .fetch_one(db.reader())
+    .await?;
+    let taken: i64 = found.try_get(0)?;
+    Ok(match taken {
+        1 => Some(MerchantUidTaken::LivePayment),
+        2 => Some(MerchantUidTaken::Schedule),
+        _ => None,
+    })
+}
+
+/// The payment a schedule's current run made: the scheduler's own charge (usage
+/// `payment.scheduled`) of this customer_uid and amount, started since the run began. A payment
+/// anyone else made under the merchant_uid never counts.
+pub async fn scheduled_run(
+    db: &Db,
+    merchant_id: &str,
+    merchant_uid: &str,
+    customer_uid: &str,
+    amount: i64,
+    since: i64,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE merchant_id = $1 AND merchant_uid = $2 AND customer_uid_usage = '{}' \
+         AND customer_uid = $3 AND amount = $4 AND started_at >= $5 ORDER BY started_at DESC, imp_uid DESC LIMIT 1",
+        KeyUsage::Scheduled.as_str()
+    ))
+    .bind(merchant_id)
+    .bind(merchant_uid)
+    .bind(customer_uid)
+    .bind(amount)
+    .bind(since)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(found.map(|row| from_row(&row)).transpose()?)
+}
+
+/// The conflict target of the live-merchant_uid index (migration 0005): only that race is
+/// absorbed; an imp_uid collision still fails the statement so that it can be retried.
+const LIVE_MERCHANT_UID: &str =
+    "(merchant_id, merchant_uid) WHERE status IN ('pending', 'ready', 'paid', 'cancelled')";
 
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
     let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
     // An attempt recorded already failed moves no money: the prepared order does not apply.
     // (SQLite needs some WHERE before `ON CONFLICT` in an INSERT ... SELECT.)
-    let guard = if payment.status == "failed" {
-        "1 = 1"
-    } else {
-        "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))"
-    };
+    let prepared = (payment.status != PaymentStatus::Failed).then_some(
+        "NOT EXISTS (SELECT 1 FROM prepares p WHERE p.merchant_id = $2 AND p.merchant_uid = $3 AND (p.amount <> $5 OR (p.currency IS NOT NULL AND p.currency <> $10)))",
+    );
+    // A pending schedule reserves its merchant_uid for its own charge (docs/decisions.md).
+    let reserved = (payment.customer_uid_usage != Some(KeyUsage::Scheduled)).then_some(
+        "NOT EXISTS (SELECT 1 FROM schedules s WHERE s.merchant_id = $2 AND s.merchant_uid = $3 AND s.schedule_status = 'scheduled')",
+    );
+    let guards: Vec<&str> = prepared.into_iter().chain(reserved).collect();
+    let guard = if guards.is_empty() { "1 = 1".to_owned() } else { guards.join(" AND ") };
     let sql = format!(
-        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE {guard} ON CONFLICT DO NOTHING",
+        "INSERT INTO payments ({COLUMNS}) SELECT {} WHERE {guard} ON CONFLICT {LIVE_MERCHANT_UID} DO NOTHING",
         placeholders.join(", ")
     );
     let params: Vec<Value> = vec![
         (&payment.imp_uid).into(),
         (&payment.merchant_id).into(),
         (&payment.merchant_uid).into(),
-        (&payment.status).into(),
+        payment.status.as_str().into(),
         payment.amount.into(),
         payment.cancel_amount.into(),
         payment.cancel_reserved.into(),
@@ -238,7 +406,7 @@ fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
         (&payment.user_agent).into(),
         (&payment.notice_url).into(),
         (&payment.customer_uid).into(),
-        (&payment.customer_uid_usage).into(),
+        (&payment.customer_uid_usage.map(|usage| usage.as_str().to_owned())).into(),
         payment.started_at.into(),
         payment.paid_at.into(),
         payment.failed_at.into(),

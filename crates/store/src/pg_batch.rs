@@ -9,7 +9,8 @@
 //! PostgreSQL aborts a whole transaction when one statement fails, so a batch that fails is
 //! rolled back and its statements run again one by one, each in its own transaction; only the
 //! failing one reports its error. The hot statements are written not to fail in the normal run
-//! (the pending insert says `ON CONFLICT DO NOTHING`), so that slow path is rare.
+//! (the pending insert absorbs the merchant_uid race with `ON CONFLICT ... DO NOTHING`; only an
+//! imp_uid collision, retried with a fresh id, fails it), so that slow path is rare.
 //!
 //! A database refusing writes (disk full, read-only: [`StoreError::Unwritable`]) takes the same
 //! path, and it is safe for the reason the SQLite writer needs its autocommit check: PostgreSQL

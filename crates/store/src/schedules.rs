@@ -11,7 +11,10 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use openimp_core::states::{PaymentStatus, ScheduleStatus};
+
 use crate::db::{Db, StoreError};
+use crate::payments::decode;
 
 /// A stored schedule. `payment_status` is the effective one: a later cancel of the payment
 /// shows as `cancelled` (read from the payment).
@@ -38,13 +41,13 @@ pub struct ScheduleRow {
     pub notice_url: Option<String>,
     pub pg_provider: Option<String>,
     pub pg_id: Option<String>,
-    pub schedule_status: String,
+    pub schedule_status: ScheduleStatus,
     pub scheduled_since: i64,
     pub lease_owner: Option<String>,
     pub lease_until: i64,
     pub claims: i64,
     pub imp_uid: Option<String>,
-    pub payment_status: Option<String>,
+    pub payment_status: Option<PaymentStatus>,
     pub fail_reason: Option<String>,
     pub executed_at: i64,
     pub late_secs: i64,
@@ -140,13 +143,16 @@ fn from_row(row: &AnyRow) -> Result<ScheduleRow, sqlx::Error> {
         notice_url: row.try_get(18)?,
         pg_provider: row.try_get(19)?,
         pg_id: row.try_get(20)?,
-        schedule_status: row.try_get(21)?,
+        schedule_status: decode(row.try_get::<String, _>(21)?, ScheduleStatus::parse)?,
         scheduled_since: row.try_get(22)?,
         lease_owner: row.try_get(23)?,
         lease_until: row.try_get(24)?,
         claims: row.try_get(25)?,
         imp_uid: row.try_get(26)?,
-        payment_status: row.try_get(27)?,
+        payment_status: row
+            .try_get::<Option<String>, _>(27)?
+            .map(|status| decode(status, PaymentStatus::parse))
+            .transpose()?,
         fail_reason: row.try_get(28)?,
         executed_at: row.try_get(29)?,
         late_secs: row.try_get(30)?,
@@ -203,13 +209,13 @@ pub async fn insert_all(
             .bind(&s.notice_url)
             .bind(&s.pg_provider)
             .bind(&s.pg_id)
-            .bind(&s.schedule_status)
+            .bind(s.schedule_status.as_str())
             .bind(s.scheduled_since)
             .bind(&s.lease_owner)
             .bind(s.lease_until)
             .bind(s.claims)
             .bind(&s.imp_uid)
-            .bind(&s.payment_status)
+            .bind(s.payment_status.map(PaymentStatus::as_str))
             .bind(&s.fail_reason)
             .bind(s.executed_at)
             .bind(s.late_secs)
@@ -372,7 +378,8 @@ pub async fn claim_for_retry(
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub imp_uid: Option<String>,
-    pub payment_status: String,
+    /// `Paid` or `Failed`.
+    pub payment_status: PaymentStatus,
     pub fail_reason: Option<String>,
     pub executed_at: i64,
     pub late_secs: i64,
@@ -385,7 +392,7 @@ pub async fn record_outcome(db: &Db, id: &str, outcome: &Outcome) -> Result<bool
          late_secs = $5, lease_owner = NULL, lease_until = 0, updated_at = $4 WHERE id = $6 AND schedule_status = 'scheduled'",
     )
     .bind(&outcome.imp_uid)
-    .bind(&outcome.payment_status)
+    .bind(outcome.payment_status.as_str())
     .bind(&outcome.fail_reason)
     .bind(outcome.executed_at)
     .bind(outcome.late_secs)
@@ -439,8 +446,10 @@ pub async fn revoke(
         "merchant_id = $1".to_owned(),
         "schedule_status = 'scheduled'".to_owned(),
         "lease_until <= $3".to_owned(),
+        // Only the schedule's own charge (as `payments::scheduled_run` finds it) holds it.
         "NOT EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = schedules.merchant_id AND p.merchant_uid = schedules.merchant_uid \
-         AND p.status IN ('pending', 'paid', 'cancelled') AND p.started_at >= schedules.scheduled_since)"
+         AND p.status IN ('pending', 'paid', 'cancelled') AND p.started_at >= schedules.scheduled_since \
+         AND p.customer_uid_usage = 'payment.scheduled' AND p.customer_uid = schedules.customer_uid AND p.amount = schedules.amount)"
             .to_owned(),
     ];
     let mut texts: Vec<String> = Vec::new();

@@ -15,43 +15,17 @@ use super::required;
 use crate::auth::Merchant;
 use crate::envelope::{ok, Envelope, HttpResult};
 use crate::params::{opt_i64, opt_string, string_list, Body, Path, Query};
+use crate::requests::OrderRequest;
 use crate::AppState;
 
-/// One element of `schedules[]`.
+/// One element of `schedules[]`: the order fields of `again`, and when to charge.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ScheduleItemRequest {
-    #[serde(default, deserialize_with = "opt_string")]
-    pub merchant_uid: Option<String>,
     /// Unix seconds, in the future.
     #[serde(default, deserialize_with = "opt_i64")]
     pub schedule_at: Option<i64>,
-    #[serde(default, deserialize_with = "opt_i64")]
-    pub amount: Option<i64>,
-    #[serde(default, deserialize_with = "opt_i64")]
-    pub tax_free: Option<i64>,
-    #[serde(default, deserialize_with = "opt_i64")]
-    pub vat_amount: Option<i64>,
-    #[serde(default, deserialize_with = "opt_i64")]
-    pub card_quota: Option<i64>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub currency: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub buyer_name: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub buyer_email: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub buyer_tel: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub buyer_addr: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub buyer_postcode: Option<String>,
-    #[serde(default, deserialize_with = "opt_string")]
-    pub custom_data: Option<String>,
-    /// Where this schedule's webhook goes (instead of the merchant's webhook URL).
-    #[serde(default, deserialize_with = "opt_string")]
-    pub notice_url: Option<String>,
+    #[serde(flatten)]
+    pub order: OrderRequest,
 }
 
 /// `POST /subscribe/payments/schedule`.
@@ -157,24 +131,15 @@ pub struct WebhookListQuery {
     pub limit: Option<i64>,
 }
 
-fn item(request: ScheduleItemRequest) -> Result<ScheduleItem, ApiError> {
-    Ok(ScheduleItem {
-        merchant_uid: required(request.merchant_uid, "merchant_uid")?,
-        schedule_at: request.schedule_at,
-        amount: request.amount,
-        tax_free: request.tax_free.unwrap_or(0),
-        vat_amount: request.vat_amount,
-        card_quota: request.card_quota.unwrap_or(0),
-        currency: request.currency,
-        name: request.name,
-        buyer_name: request.buyer_name,
-        buyer_email: request.buyer_email,
-        buyer_tel: request.buyer_tel,
-        buyer_addr: request.buyer_addr,
-        buyer_postcode: request.buyer_postcode,
-        custom_data: request.custom_data,
-        notice_url: request.notice_url,
-    })
+/// `schedules[i]`: its order through the one request → order mapping, its index in any error.
+fn item(i: usize, request: ScheduleItemRequest) -> Result<ScheduleItem, ApiError> {
+    let order = request.order.into_order().map_err(|err| match err {
+        ApiError::InvalidRequest(message) => {
+            ApiError::invalid(format!("schedules[{i}]: {message}"))
+        }
+        other => other,
+    })?;
+    Ok(ScheduleItem { schedule_at: request.schedule_at, order })
 }
 
 fn oldest_first(sorting: Option<&str>) -> Result<bool, ApiError> {
@@ -199,7 +164,8 @@ pub async fn schedule(
         .schedules
         .unwrap_or_default()
         .into_iter()
-        .map(item)
+        .enumerate()
+        .map(|(i, request)| item(i, request))
         .collect::<Result<Vec<_>, _>>()?;
     let command = ScheduleCommand {
         customer_uid: required(request.customer_uid, "customer_uid")?,

@@ -3,40 +3,22 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use openimp_core::states::KeyUsage;
 use openimp_core::wire::{Customer, Paged, Payment};
 use openimp_core::ApiError;
 use openimp_service::billing::IssueKeyCommand;
-use openimp_service::charge::{AgainCommand, OnetimeCommand, OrderFields};
+use openimp_service::charge::{AgainCommand, OnetimeCommand};
 use openimp_service::lookup::Page;
 
-use super::{required, required_i64};
+use super::required;
 use crate::auth::Merchant;
 use crate::envelope::{ok, with_status, Envelope, HttpResult};
 use crate::params::{Body, Path, Query};
 use crate::requests::{
     AgainRequest, DeleteCustomerQuery, IssueBillingKeyRequest, ListQuery, MultiCustomerQuery,
-    OnetimeRequest, OrderRequest,
+    OnetimeRequest,
 };
 use crate::AppState;
-
-fn order(request: OrderRequest) -> Result<OrderFields, ApiError> {
-    Ok(OrderFields {
-        merchant_uid: required(request.merchant_uid, "merchant_uid")?,
-        amount: required_i64(request.amount, "amount")?,
-        tax_free: request.tax_free.unwrap_or(0),
-        vat_amount: request.vat_amount,
-        card_quota: request.card_quota.unwrap_or(0),
-        currency: request.currency,
-        name: request.name,
-        buyer_name: request.buyer_name,
-        buyer_email: request.buyer_email,
-        buyer_tel: request.buyer_tel,
-        buyer_addr: request.buyer_addr,
-        buyer_postcode: request.buyer_postcode,
-        custom_data: request.custom_data,
-        notice_url: request.notice_url,
-    })
-}
 
 /// Issues (or replaces) the billing key of `customer_uid` from card data.
 #[utoipa::path(post, path = "/subscribe/customers/{customer_uid}", tag = "subscribe", request_body = IssueBillingKeyRequest,
@@ -135,8 +117,8 @@ pub async fn again(
     let command = AgainCommand {
         customer_uid: required(request.customer_uid, "customer_uid")?,
         channel_key: request.channel_key,
-        order: order(request.order)?,
-        usage: "payment",
+        order: request.order.into_order()?,
+        usage: KeyUsage::Payment,
     };
     Ok(ok(state.gateway.pay_again(&merchant, command).await?))
 }
@@ -158,7 +140,7 @@ pub async fn onetime(
         customer_id: request.customer_id,
         pg: request.pg,
         channel_key: request.channel_key,
-        order: order(request.order)?,
+        order: request.order.into_order()?,
     };
     Ok(ok(state.gateway.pay_onetime(&merchant, command).await?))
 }

@@ -1,13 +1,13 @@
 //! The card form of the window: a billing key issued or the card charged.
 
 use openimp_core::card::{card_company_by_code, sandbox_card_profile, CardInput, RawCard};
+use openimp_core::states::PaymentStatus;
 use openimp_core::time::now;
 use openimp_core::ApiError;
 use openimp_pg::PaymentSource;
 use openimp_store::merchants;
 use openimp_store::payments;
 use openimp_store::window;
-use openimp_store::StoreError;
 use serde_json::Value;
 
 use super::rsp::{charge_rsp, error_code, failure, order_fields, rsp_of};
@@ -120,7 +120,7 @@ impl Gateway {
             let mut row = self.window_row(view, now);
             let error = match &issued {
                 Ok((stored, _)) => {
-                    row.status = "paid".to_owned();
+                    row.status = PaymentStatus::Paid;
                     row.paid_at = now;
                     row.card_code = stored.card_code.clone();
                     row.card_name = stored.card_name.clone();
@@ -130,22 +130,15 @@ impl Gateway {
                 }
                 Err(err) => {
                     let message = err.envelope_parts().2;
-                    row.status = "failed".to_owned();
+                    row.status = PaymentStatus::Failed;
                     row.failed_at = now;
                     row.fail_reason = Some(message.clone());
                     row.card_number = Some(masked);
                     Some(message)
                 }
             };
-            match payments::insert(&self.db, &row).await {
-                Ok(true) => {}
-                Ok(false) => return Err(ApiError::rejected(
-                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
-                )),
-                Err(StoreError::Conflict(_)) => return Err(ApiError::rejected(
-                    "이미 결제가 완료된 주문번호(merchant_uid)입니다. (merchant_uid already paid)",
-                )),
-                Err(err) => return Err(err.into()),
+            if let Err(refusal) = payments::insert_attempt(&self.db, &mut row, None).await? {
+                return Err(self.insert_refusal_error(&row, refusal).await);
             }
             let payment = crate::view::payment(&row, &[]);
             return Ok(match error {
@@ -153,8 +146,7 @@ impl Gateway {
                 Some(message) => rsp_of(&payment, Some((error_code(&message), message.as_str()))),
             });
         }
-        let mut order = order_fields(request, quota);
-        order.card_quota = quota;
+        let order = order_fields(request, quota);
         let attempt = Attempt {
             merchant_id: session.merchant_id.clone(),
             channel,

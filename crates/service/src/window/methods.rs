@@ -2,6 +2,7 @@
 //! easy pay), and the sandbox's simulated deposit into a virtual account.
 
 use openimp_core::money::ChargeAmounts;
+use openimp_core::states::PaymentStatus;
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
@@ -9,7 +10,6 @@ use openimp_pg::{ChargeOutcome, ChargeRequest, PaymentSource};
 use openimp_store::merchants::{self, ChannelRow};
 use openimp_store::payments::{self, ApprovalRecord, MethodDetails};
 use openimp_store::window::{self, SessionRow};
-use openimp_store::StoreError;
 use serde_json::Value;
 
 use super::request::{GIFT_CERTIFICATES, PAY_METHODS};
@@ -176,22 +176,11 @@ impl Gateway {
         method.vbank_date = request.vbank_due.unwrap_or(now + 3 * 24 * 3600);
         method.vbank_issued_at = now;
         let mut row = self.window_row(view, now);
-        row.status = "ready".to_owned();
+        row.status = PaymentStatus::Ready;
         row.method = method;
         let notify = self.webhook_for(&row.merchant_id, row.notice_url.as_deref(), None).await?;
-        match payments::insert_notify(&self.db, &row, notify.as_ref()).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(ApiError::rejected(
-                    "사전등록된 결제정보와 일치하지 않습니다. (does not match the prepared order)",
-                ))
-            }
-            Err(StoreError::Conflict(_)) => {
-                return Err(ApiError::rejected(
-                    "이미 결제가 진행 중이거나 완료된 주문번호(merchant_uid)입니다. (this merchant_uid is already paid or being charged)",
-                ))
-            }
-            Err(err) => return Err(err.into()),
+        if let Err(refusal) = payments::insert_attempt(&self.db, &mut row, notify.as_ref()).await? {
+            return Err(self.insert_refusal_error(&row, refusal).await);
         }
         Ok(rsp_of(&crate::view::payment(&row, &[]), None))
     }

@@ -4,7 +4,8 @@ use openimp_core::wire::Payment;
 use serde_json::{json, Value};
 
 use super::WindowRequest;
-use crate::charge::OrderFields;
+use openimp_core::money::ChargeAmounts;
+use openimp_core::order::Order;
 
 /// The callback's `rsp` for a charge made in the window.
 pub(super) fn charge_rsp(payment: &Payment) -> Value {
@@ -24,13 +25,15 @@ pub(super) fn charge_rsp(payment: &Payment) -> Value {
     }
 }
 
-pub(super) fn order_fields(request: &WindowRequest, card_quota: i64) -> OrderFields {
-    OrderFields {
+pub(super) fn order_fields(request: &WindowRequest, card_quota: i64) -> Order {
+    Order {
         merchant_uid: request.merchant_uid.clone(),
-        amount: request.amount,
-        tax_free: request.tax_free,
-        vat_amount: request.vat_amount,
-        card_quota,
+        amounts: ChargeAmounts {
+            amount: request.amount,
+            tax_free: request.tax_free,
+            vat_amount: request.vat_amount,
+            card_quota,
+        },
         currency: Some(request.currency.clone()),
         name: request.name.clone(),
         buyer_name: request.buyer_name.clone(),

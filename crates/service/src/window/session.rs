@@ -3,14 +3,15 @@
 
 use openimp_core::card::card_company_by_code;
 use openimp_core::ids::{new_imp_uid, random_hex};
+use openimp_core::order::Order;
+use openimp_core::states::{KeyUsage, PaymentStatus};
 use openimp_core::time::now;
 use openimp_core::ApiError;
 use openimp_store::customers::{self, Replace};
 use openimp_store::merchants::{self, ChannelRow};
-use openimp_store::payments::{self, MethodDetails, PaymentRow};
+use openimp_store::payments::{self, PaymentRow};
+use openimp_store::prepares;
 use openimp_store::window::{self, SessionRow};
-use openimp_store::StoreError;
-use openimp_store::{prepares, schedules};
 use serde_json::Value;
 
 use super::request::{opt_string, parse_request};
@@ -56,11 +57,11 @@ impl Gateway {
         // Every amount rule (the per-charge maximum too), as REST charges check them. An
         // issuance window charges nothing: its amount (often 0) is only checked when shown.
         if !request.issues_key() || request.amount != 0 {
-            crate::charge::check_order(&order_fields(&request, 0))?;
+            order_fields(&request, 0).check()?;
         }
         if let Some(customer_uid) = request.customer_uid.as_deref() {
             crate::billing::check_customer_uid(customer_uid)?;
-            crate::charge::check_merchant_uid(&request.merchant_uid)?;
+            openimp_core::order::check_merchant_uid(&request.merchant_uid)?;
             // Nothing is charged: the issuance record is amount 0, and so is what a prepared
             // merchant_uid must say.
             self.check_prepared(merchant_id.as_str(), &request.merchant_uid, 0, &request.currency)
@@ -75,9 +76,7 @@ impl Gateway {
             )
             .await?;
         }
-        self.refuse_live_merchant_uid(merchant_id.as_str(), &request.merchant_uid).await?;
-        self.refuse_merchant_uid_reserved_by_schedule(merchant_id.as_str(), &request.merchant_uid)
-            .await?;
+        self.check_merchant_uid_free(merchant_id.as_str(), &request.merchant_uid).await?;
         let redirects = command.mobile
             && request.m_redirect_url.is_some()
             // KG Inicis billing-key windows call back on mobile too (seed 000).
@@ -132,22 +131,6 @@ impl Gateway {
             return Err(crate::billing::live_key_refusal());
         }
         Ok(Replace::Refused)
-    }
-
-    /// A merchant_uid a pending schedule reserves belongs to that schedule: i'mport refuses
-    /// any other payment with it. Engineer "order" provides the shared check for every payment
-    /// path (issue 9); this call site moves to it when the branches merge.
-    async fn refuse_merchant_uid_reserved_by_schedule(
-        &self,
-        merchant_id: &str,
-        merchant_uid: &str,
-    ) -> ApiResult<()> {
-        match schedules::get(&self.db, merchant_id, merchant_uid).await? {
-            Some(schedule) if schedule.schedule_status == "scheduled" => Err(ApiError::rejected(
-                "예약된 정기결제가 사용하는 주문번호(merchant_uid)입니다. (this merchant_uid is reserved by a pending schedule)",
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// Housekeeping (the reconciler's loop): unused sessions go once expired, finished (or
@@ -249,13 +232,13 @@ impl Gateway {
         let request = &view.request;
         let now = now();
         let mut row = self.window_row(&view, now);
-        row.status = "failed".to_owned();
+        row.status = PaymentStatus::Failed;
         row.failed_at = now;
         row.fail_reason = Some(USER_CANCELLED.to_owned());
-        let imp_uid = match payments::insert(&self.db, &row).await {
-            Ok(true) => Some(row.imp_uid.clone()),
-            Ok(false) | Err(StoreError::Conflict(_)) => None,
-            Err(err) => return Err(err.into()),
+        // Refused (the merchant_uid was taken meanwhile): the window ends with no payment.
+        let imp_uid = match payments::insert_attempt(&self.db, &mut row, None).await? {
+            Ok(()) => Some(row.imp_uid.clone()),
+            Err(_) => None,
         };
         let rsp = failure(&request.merchant_uid, imp_uid.as_deref(), "F1002", USER_CANCELLED);
         window::finish(&self.db, id, imp_uid.as_deref(), &rsp.to_string(), now).await?;
@@ -266,49 +249,29 @@ impl Gateway {
         let request = &view.request;
         let session = &view.session;
         let issue = request.issues_key();
+        // A billing-key window charges nothing: its record is amount 0.
+        let order = if issue {
+            Order::new(request.merchant_uid.clone(), 0)
+        } else {
+            order_fields(request, 0)
+        };
         PaymentRow {
-            imp_uid: new_imp_uid(false),
-            merchant_id: session.merchant_id.clone(),
-            merchant_uid: request.merchant_uid.clone(),
-            status: "pending".to_owned(),
-            amount: if issue { 0 } else { request.amount },
-            cancel_amount: 0,
-            cancel_reserved: 0,
-            tax_free: if issue { 0 } else { request.tax_free },
-            vat_amount: if issue { None } else { request.vat_amount },
-            currency: request.currency.clone(),
             pay_method: Some(request.pay_method.clone()),
             channel: Some(session.device.clone()),
             channel_id: Some(session.channel_id.clone()),
             pg_provider: Some(view.pg_provider.clone()).filter(|p| !p.is_empty()),
             pg_id: Some(view.pg_id.clone()).filter(|p| !p.is_empty()),
-            pg_tid: None,
-            apply_num: None,
-            card_code: None,
-            card_name: None,
-            card_number: None,
-            card_type: None,
-            card_quota: 0,
-            name: request.name.clone(),
-            buyer_name: request.buyer_name.clone(),
-            buyer_email: request.buyer_email.clone(),
-            buyer_tel: request.buyer_tel.clone(),
-            buyer_addr: request.buyer_addr.clone(),
-            buyer_postcode: request.buyer_postcode.clone(),
-            custom_data: request.custom_data.clone(),
             user_agent: session.user_agent.clone(),
-            notice_url: request.notice_url.clone(),
             customer_uid: request.customer_uid.clone(),
-            customer_uid_usage: issue.then(|| "issue".to_owned()),
+            customer_uid_usage: issue.then_some(KeyUsage::Issue),
             started_at: session.created_at,
-            paid_at: 0,
-            failed_at: 0,
-            cancelled_at: 0,
-            fail_reason: None,
-            cancel_reason: None,
-            receipt_url: None,
-            updated_at: now,
-            method: MethodDetails::default(),
+            ..PaymentRow::for_order(
+                new_imp_uid(false),
+                &session.merchant_id,
+                &order,
+                &request.currency,
+                now,
+            )
         }
     }
 }
