@@ -75,7 +75,7 @@ async fn schedule_reserves_its_merchant_uid(backend: Backend) {
     let issue = open_window(
         &server,
         &m.imp_code,
-        json!({"merchant_uid": reserved, "amount": 0, "customer_uid": "attacker_cu"}),
+        json!({"merchant_uid": reserved, "amount": 0, "customer_uid": "attacker_cu", "buyer_tel": "010-1234-5678"}),
     )
     .await;
     assert_eq!(issue["code"], 1, "billing-key window: {issue}");
@@ -84,7 +84,7 @@ async fn schedule_reserves_its_merchant_uid(backend: Backend) {
     let pay = open_window(
         &server,
         &m.imp_code,
-        json!({"merchant_uid": reserved, "amount": 1, "pay_method": "card"}),
+        json!({"merchant_uid": reserved, "amount": 1, "pay_method": "card", "buyer_tel": "010-1234-5678"}),
     )
     .await;
     assert_eq!(pay["code"], 1, "payment window: {pay}");

@@ -304,10 +304,15 @@ mod tests {
 
     #[test]
     fn types_are_checked_like_the_sdk() {
-        let err = parse_request(&params(json!({"merchant_uid": 5, "amount": 100})), None);
-        assert!(err.is_err());
-        let err = parse_request(&params(json!({"merchant_uid": "a", "amount": "100"})), None);
-        assert!(err.is_err());
+        // The SDK refuses a number where it wants a string, and a string where it wants a
+        // number: each is a 400 naming the field.
+        let refused = |value: Value, field: &str| {
+            let err = parse_request(&params(value), None).unwrap_err();
+            assert!(matches!(err, ApiError::InvalidRequest(_)), "{err:?}");
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        };
+        refused(json!({"merchant_uid": 5, "amount": 100}), "merchant_uid");
+        refused(json!({"merchant_uid": "a", "amount": "100"}), "amount");
         let ok = parse_request(&params(json!({"merchant_uid": "a", "amount": 100})), None).unwrap();
         assert_eq!(ok.pay_method, "card");
         assert!(ok.quota_options.is_empty(), "no instalments under 50,000 KRW");
