@@ -93,6 +93,15 @@ impl Order {
     }
 }
 
+/// The limit [`FIELD_LIMITS`] gives `field` (every order field has one).
+pub fn field_limit(field: &str) -> usize {
+    FIELD_LIMITS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, max)| *max)
+        .unwrap_or_else(|| panic!("no length limit for order field {field}"))
+}
+
 /// Refuses a free-text value longer than `max` characters, naming the field.
 pub fn check_length(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     match value {

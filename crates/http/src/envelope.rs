@@ -70,6 +70,16 @@ impl IntoResponse for HttpError {
 #[derive(Debug, Clone, Copy)]
 pub struct DatabaseRefusedWrite;
 
+/// Marks an answer given before the request body was read to its end (a body over its cap):
+/// the server closes the connection after it, so the client must not send another request on
+/// it (without the header, a pooled client connection races the close and loses its request).
+pub fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
 /// A refusal with an HTTP status no [`ApiError`] maps to (408, 414, 431): `code` -1 and a
 /// message, like every other failure.
 pub fn failure(status: StatusCode, message: impl Into<String>) -> Response {

@@ -48,7 +48,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(err) if is_length_limit(&err) => return too_large().into_response(),
+        Err(err) if is_length_limit(&err) => return too_large(),
         Err(err) => return unreadable_body(&err),
     };
     let mut hasher = Sha256::new();

@@ -38,18 +38,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .await
             .map_err(|err| unreadable_body(&err))?;
         if bytes.len() > MAX_BODY_BYTES {
-            return Err(too_large().into_response());
+            return Err(too_large());
         }
         let value = body_value(&content_type, &bytes).map_err(IntoResponse::into_response)?;
         typed(value).map(Body).map_err(IntoResponse::into_response)
     }
 }
 
-/// The refusal of a body larger than [`MAX_BODY_BYTES`].
-pub fn too_large() -> HttpError {
-    HttpError(ApiError::invalid(format!(
-        "요청 본문이 너무 큽니다. (the body is larger than {MAX_BODY_BYTES} bytes)"
-    )))
+/// The refusal of a body larger than [`MAX_BODY_BYTES`] (the rest of it is never read, so the
+/// connection closes after the answer).
+pub fn too_large() -> Response {
+    crate::envelope::closing(
+        HttpError(ApiError::invalid(format!(
+            "요청 본문이 너무 큽니다. (the body is larger than {MAX_BODY_BYTES} bytes)"
+        )))
+        .into_response(),
+    )
 }
 
 /// The answer to a body that could not be read: 408 when the client was too slow to send it

@@ -3,6 +3,7 @@
 
 use openimp_core::card::card_company_by_code;
 use openimp_core::money::INSTALMENT_MIN_AMOUNT;
+use openimp_core::order::{check_length, field_limit, CUSTOMER_ID_MAX};
 use openimp_core::time::now;
 use openimp_core::ApiError;
 use serde_json::{Map, Value};
@@ -36,18 +37,12 @@ pub const PAY_METHODS: [&str; 17] = [
 /// Gift certificates (상품권): paid at their issuer, never an easy-pay brand inside a hub PG.
 pub const GIFT_CERTIFICATES: [&str; 3] = ["cultureland", "smartculture", "happymoney"];
 
-/// Size limits of what a window session stores (i'mport's lengths where it publishes one). The
-/// SDK posts without credentials, so nothing unbounded reaches the database.
-const NAME_MAX: usize = 40;
-const BUYER_NAME_MAX: usize = 16;
-const BUYER_EMAIL_MAX: usize = 64;
-const BUYER_TEL_MAX: usize = 16;
-const BUYER_ADDR_MAX: usize = 128;
-const BUYER_POSTCODE_MAX: usize = 8;
-const CUSTOMER_ID_MAX: usize = 80;
-/// `custom_data` as stored (the JSON text of the page's object), in bytes.
-pub const CUSTOM_DATA_MAX_BYTES: usize = 4 * 1024;
-const URL_MAX: usize = 2048;
+/// The longest URL a window session stores (notice_url's limit, for m_redirect_url too). The
+/// order fields use the one table of `openimp_core::order::FIELD_LIMITS`, as REST does: the SDK
+/// posts without credentials, so nothing unbounded reaches the database.
+fn url_max() -> usize {
+    field_limit("notice_url")
+}
 
 /// How the window names a pay method.
 pub fn method_label(pay_method: &str) -> &'static str {
@@ -127,13 +122,9 @@ fn capped(params: &Map<String, Value>, key: &str, max: usize) -> ApiResult<Optio
     Ok(value)
 }
 
-fn check_length(key: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
-    if value.is_some_and(|v| v.chars().count() > max) {
-        return Err(ApiError::invalid(format!(
-            "{key}는 {max}자 이내여야 합니다. ({key} is at most {max} characters)"
-        )));
-    }
-    Ok(())
+/// An order field of the SDK's parameters, capped as REST caps it.
+fn order_field(params: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    capped(params, key, field_limit(key))
 }
 
 /// The SDK's parameters, checked as the original SDK and server do.
@@ -174,18 +165,14 @@ pub(super) fn parse_request(
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     };
-    if custom_data.as_ref().is_some_and(|data| data.len() > CUSTOM_DATA_MAX_BYTES) {
-        return Err(ApiError::invalid(format!(
-            "custom_data는 {CUSTOM_DATA_MAX_BYTES}바이트 이내여야 합니다. (custom_data is at most {CUSTOM_DATA_MAX_BYTES} bytes)"
-        )));
-    }
+    check_length("custom_data", custom_data.as_deref(), field_limit("custom_data"))?;
     let notice_url = match params.get("notice_url") {
         // Several URLs: the first one is honoured (one webhook target per payment).
         Some(Value::Array(urls)) => urls.iter().find_map(Value::as_str).map(str::to_owned),
         _ => opt_string(params, "notice_url")?,
     };
-    check_length("notice_url", notice_url.as_deref(), URL_MAX)?;
-    let m_redirect_url = capped(params, "m_redirect_url", URL_MAX)?;
+    check_length("notice_url", notice_url.as_deref(), url_max())?;
+    let m_redirect_url = capped(params, "m_redirect_url", url_max())?;
     let vbank_due = match opt_string(params, "vbank_due")?.filter(|_| pay_method == "vbank") {
         None => None,
         Some(due) => match parse_vbank_due(&due) {
@@ -270,18 +257,18 @@ pub(super) fn parse_request(
         pg,
         pay_method,
         merchant_uid,
-        name: capped(params, "name", NAME_MAX)?,
+        name: order_field(params, "name")?,
         amount,
         tax_free: opt_amount(params, "tax_free")?.unwrap_or(0),
         vat_amount: opt_amount(params, "vat_amount")?.or(opt_amount(params, "vat")?),
         currency,
         customer_uid,
         customer_id: capped(params, "customer_id", CUSTOMER_ID_MAX)?,
-        buyer_name: capped(params, "buyer_name", BUYER_NAME_MAX)?,
-        buyer_email: capped(params, "buyer_email", BUYER_EMAIL_MAX)?,
-        buyer_tel: capped(params, "buyer_tel", BUYER_TEL_MAX)?,
-        buyer_addr: capped(params, "buyer_addr", BUYER_ADDR_MAX)?,
-        buyer_postcode: capped(params, "buyer_postcode", BUYER_POSTCODE_MAX)?,
+        buyer_name: order_field(params, "buyer_name")?,
+        buyer_email: order_field(params, "buyer_email")?,
+        buyer_tel: order_field(params, "buyer_tel")?,
+        buyer_addr: order_field(params, "buyer_addr")?,
+        buyer_postcode: order_field(params, "buyer_postcode")?,
         custom_data,
         notice_url,
         m_redirect_url,
