@@ -70,17 +70,14 @@ pub const OPEN_BODY_MAX_BYTES: usize = 16 * 1024;
 
 /// `POST /window/sessions`: the SDK opens a window for `IMP.request_pay(params)`.
 pub async fn open(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Response {
-    let body = match axum::body::to_bytes(body, OPEN_BODY_MAX_BYTES).await {
-        Ok(body) => body,
+    let Ok(body) = axum::body::to_bytes(body, OPEN_BODY_MAX_BYTES).await else {
         // The rest of the body is never read: the connection closes after this answer.
-        Err(_) => {
-            let refusal = ApiError::invalid(format!(
-                "요청 본문은 {}KB 이내여야 합니다. (the request body is at most {} KB)",
-                OPEN_BODY_MAX_BYTES / 1024,
-                OPEN_BODY_MAX_BYTES / 1024
-            ));
-            return cors(&headers, crate::envelope::closing(HttpError(refusal).into_response()));
-        }
+        let refusal = ApiError::invalid(format!(
+            "요청 본문은 {}KB 이내여야 합니다. (the request body is at most {} KB)",
+            OPEN_BODY_MAX_BYTES / 1024,
+            OPEN_BODY_MAX_BYTES / 1024
+        ));
+        return cors(&headers, crate::envelope::closing(HttpError(refusal).into_response()));
     };
     let result = async {
         let body: OpenBody = serde_json::from_slice(&body).map_err(|err| {
