@@ -36,7 +36,7 @@ pub struct AppState {
 #[openapi(
     info(title = "openimp", description = "Self-hosted i'mport (PortOne V1) compatible payment gateway"),
     paths(
-        users::get_token,
+        users::get_token, pg_settings::list, codes::banks, codes::bank, codes::cards, codes::card,
         subscribe::issue_customer, subscribe::get_customer, subscribe::delete_customer, subscribe::get_customers,
         subscribe::customer_payments, subscribe::again, subscribe::onetime,
         schedules::schedule, schedules::unschedule, schedules::get_one, schedules::update, schedules::reschedule,
@@ -45,7 +45,7 @@ pub struct AppState {
         payments::find_all_with_status, payments::by_status, payments::cancel, payments::prepare,
         payments::update_prepare, payments::get_prepare, payments::sandbox_deposit,
     ),
-    tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"), (name = "webhooks", description = "beyond i'mport: delivery logs and resends"))
+    tags((name = "auth"), (name = "subscribe", description = "billing keys and charges on them"), (name = "payments"), (name = "webhooks", description = "beyond i'mport: delivery logs and resends"), (name = "codes", description = "bank and card company codes"))
 )]
 pub struct ApiDoc;
 

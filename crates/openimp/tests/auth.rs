@@ -202,6 +202,11 @@ async fn openapi_document(backend: Backend) {
     };
     let expected = [
         "/users/getToken",
+        "/users/pg",
+        "/banks",
+        "/banks/{bank_standard_code}",
+        "/cards",
+        "/cards/{card_standard_code}",
         "/subscribe/customers/{customer_uid}",
         "/subscribe/customers",
         "/subscribe/customers/{customer_uid}/payments",
