@@ -3,7 +3,6 @@
 
 use openimp_core::card::card_company_by_code;
 use openimp_core::ids::{new_imp_uid, random_hex};
-use openimp_core::order::Order;
 use openimp_core::states::{KeyUsage, PaymentStatus};
 use openimp_core::time::now;
 use openimp_core::ApiError;
@@ -249,12 +248,17 @@ impl Gateway {
         let request = &view.request;
         let session = &view.session;
         let issue = request.issues_key();
-        // A billing-key window charges nothing: its record is amount 0.
-        let order = if issue {
-            Order::new(request.merchant_uid.clone(), 0)
-        } else {
-            order_fields(request, 0)
-        };
+        // A billing-key window charges nothing: its record is amount 0, with the buyer, name,
+        // custom_data and notice_url of the request all the same.
+        let mut order = order_fields(request, 0);
+        if issue {
+            order.amounts = openimp_core::money::ChargeAmounts {
+                amount: 0,
+                tax_free: 0,
+                vat_amount: None,
+                card_quota: 0,
+            };
+        }
         PaymentRow {
             pay_method: Some(request.pay_method.clone()),
             channel: Some(session.device.clone()),
