@@ -13,16 +13,18 @@ bin=target/release/openimp
 load=target/release/openimp-loadgen
 work="$(mktemp -d /tmp/openimp-bench.XXXXXX)"
 export OPENIMP_MASTER_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# Nodes are started inside $(...) subshells, so their pids live in $work/*.pid files.
+cleanup() {
+  for pidfile in "$work"/*.pid; do [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # start_node NAME [serve args...] -> prints the base URL
 start_node() {
   local name=$1; shift
-  mkdir -p "$work/$name"
+  mkdir -p -m 700 "$work/$name"
   "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/$name" "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
   echo $! >"$work/$name.pid"
   for _ in $(seq 100); do
     grep -q "openimp listening on" "$work/$name.out" 2>/dev/null && break
