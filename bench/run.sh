@@ -15,8 +15,12 @@ work="$(mktemp -d /tmp/openimp-bench.XXXXXX)"
 export OPENIMP_MASTER_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # Nodes are started inside $(...) subshells, so their pids live in $work/*.pid files.
 cleanup() {
-  for pidfile in "$work"/*.pid; do [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null; done
+  local status=$?
+  for pidfile in "$work"/*.pid; do
+    if [[ -f "$pidfile" ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 
