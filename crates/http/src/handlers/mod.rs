@@ -24,16 +24,6 @@ pub(crate) fn required_i64(value: Option<i64>, field: &str) -> Result<i64, ApiEr
     })
 }
 
-/// A free-text field of at most `max` characters, or a 400 naming it.
-pub(crate) fn at_most_chars(value: Option<&str>, field: &str, max: usize) -> Result<(), ApiError> {
-    match value {
-        Some(text) if text.chars().count() > max => Err(ApiError::invalid(format!(
-            "{field} 값은 {max}자를 넘을 수 없습니다. ({field} is longer than {max} characters)"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// A list of at most `max` items, or a 400 naming it.
 pub(crate) fn at_most_items<T>(items: &[T], field: &str, max: usize) -> Result<(), ApiError> {
     if items.len() > max {

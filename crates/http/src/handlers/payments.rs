@@ -134,7 +134,11 @@ pub async fn cancel(
     Merchant(merchant): Merchant,
     Body(request): Body<CancelRequest>,
 ) -> HttpResult {
-    super::at_most_chars(request.reason.as_deref(), "reason", MAX_CANCEL_REASON_CHARS)?;
+    openimp_core::order::check_length(
+        "reason",
+        request.reason.as_deref(),
+        MAX_CANCEL_REASON_CHARS,
+    )?;
     let command = CancelCommand {
         imp_uid: request.imp_uid,
         merchant_uid: request.merchant_uid,
