@@ -30,21 +30,7 @@ async fn window_pay(
         .unwrap();
     assert_eq!(opened["code"], 0, "open: {opened}");
     let id = opened["response"]["id"].as_str().unwrap().to_owned();
-    let page = http.get(server.url(&format!("/window/{id}"))).send().await.unwrap();
-    let page = page.text().await.unwrap();
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-    let mut pairs = vec![("csrf", csrf)];
-    pairs.extend_from_slice(form);
-    let result = http
-        .post(server.url(&format!("/window/{id}")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form_encode(&pairs))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let result = submit_window(server, &id, form).await;
     let imp_uid = result.split("imp_uid</dt><dd>").nth(1).unwrap_or_else(|| panic!("{result}"));
     imp_uid.split('<').next().unwrap().to_owned()
 }

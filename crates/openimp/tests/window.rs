@@ -69,25 +69,6 @@ async fn page(server: &TestServer, id: &str) -> (u16, String, String) {
     (status, text, csrf)
 }
 
-/// Posts the window's form (urlencoded, with the page's CSRF token); returns the page.
-async fn submit(server: &TestServer, id: &str, form: &[(&str, &str)]) -> String {
-    let (_, _, csrf) = page(server, id).await;
-    let mut pairs = vec![("csrf", csrf.as_str())];
-    pairs.extend_from_slice(form);
-    server
-        .anon()
-        .http
-        .post(server.url(&format!("/window/{id}")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form_encode(&pairs))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 fn card_form(card_number: &str) -> Vec<(&str, &str)> {
     vec![("card_number", card_number), ("expiry", "12/39"), ("birth", BIRTH), ("pwd_2digit", PWD2)]
 }
@@ -146,7 +127,7 @@ async fn window_cannot_replace_a_live_key_unless_prepared(backend: Backend) {
     .await;
     client.issue_key_ok(&late_uid, &first).await;
     let declined_card = "5365-1000-0000-0341";
-    let result = submit(&server, &window, &card_form(declined_card)).await;
+    let result = submit_window(&server, &window, &card_form(declined_card)).await;
     assert!(result.contains("prepare"), "the window reports the refusal: {result}");
     let key = assert_ok(&client.get(&format!("/subscribe/customers/{late_uid}")).await, "key");
     assert_masked(&key["card_number"], &first, "the REST key is kept");
@@ -165,7 +146,7 @@ async fn window_cannot_replace_a_live_key_unless_prepared(backend: Backend) {
     )
     .await;
     let second = card("4323");
-    let result = submit(&server, &window, &card_form(&second)).await;
+    let result = submit_window(&server, &window, &card_form(&second)).await;
     assert!(!result.contains("error_msg"), "issued: {result}");
     let key = assert_ok(&client.get(&format!("/subscribe/customers/{customer_uid}")).await, "key");
     assert_masked(&key["card_number"], &second, "the window replaced the key");
@@ -270,7 +251,7 @@ async fn window_trims_merchant_uid_like_rest(backend: Backend) {
         json!({"merchant_uid": format!(" {pp} "), "amount": 50000, "buyer_tel": TEL}),
     )
     .await;
-    let result = submit(&server, &id, &card_form(CARD_OK)).await;
+    let result = submit_window(&server, &id, &card_form(CARD_OK)).await;
     let (_, body) = client.get(&format!("/payments/find/{pp}")).await;
     assert_eq!(body["response"]["status"], "paid", "{body} {result}");
     assert_eq!(body["response"]["amount"], 50000);
@@ -450,7 +431,7 @@ async fn channel_keys_select_the_channel(backend: Backend) {
         json!({"merchant_uid": merchant_uid, "amount": 1000, "channelKey": kicc}),
     )
     .await;
-    let result = submit(&server, &window, &card_form(CARD_OK)).await;
+    let result = submit_window(&server, &window, &card_form(CARD_OK)).await;
     let (_, body) = client.get(&format!("/payments/find/{merchant_uid}")).await;
     assert_eq!(body["response"]["status"], "paid", "{body} {result}");
     assert_eq!(body["response"]["pg_provider"], "kicc", "{body}");
@@ -490,7 +471,7 @@ async fn kg_inicis_window_fields_and_pay_methods(backend: Backend) {
                 "amount": 5000, "buyer_tel": TEL}),
         )
         .await;
-        submit(&server, &id, &[]).await;
+        submit_window(&server, &id, &[]).await;
         let (_, body) = client.get(&format!("/payments/find/{merchant_uid}")).await;
         let payment = &body["response"];
         assert_eq!(payment["status"], "paid", "{method}: {body}");

@@ -787,3 +787,27 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Posts a payment window's form as the browser does: urlencoded, with the CSRF token of the
+/// window's page. Returns the result page.
+pub async fn submit_window(server: &TestServer, id: &str, form: &[(&str, &str)]) -> String {
+    let http = server.anon().http;
+    let page = http.get(server.url(&format!("/window/{id}"))).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token on the window page: {page}"));
+    let mut pairs = vec![("csrf", csrf)];
+    pairs.extend_from_slice(form);
+    http.post(server.url(&format!("/window/{id}")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form_encode(&pairs))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
