@@ -9,7 +9,10 @@
 //!   back (timeout, broken connection); the outcome must be settled by [`Connector::inquire`]
 //!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
+pub mod registry;
 pub mod sandbox;
+pub mod transport;
+pub mod window;
 
 use async_trait::async_trait;
 use openimp_core::card::CardInput;
@@ -22,6 +25,11 @@ pub struct ChannelContext {
     /// The PG merchant id (상점아이디), e.g. `INIBillTst`.
     pub mid: String,
     pub test_mode: bool,
+    /// `--endpoint`: one base URL replacing every host of the PG for this channel (its staging
+    /// hosts, a local fake), the PG's own paths kept ([`transport::rebase`]).
+    pub endpoint: Option<String>,
+    /// The merchant has the PG's keyed-billing (비인증) contract on this channel.
+    pub keyed_billing: bool,
     /// PG secrets (signKey, INIAPI key/IV, KICC secret key...), opened from the vault only for
     /// the duration of a call.
     pub secrets: std::collections::BTreeMap<String, String>,
@@ -33,6 +41,8 @@ impl std::fmt::Debug for ChannelContext {
             .field("pg_provider", &self.pg_provider)
             .field("mid", &self.mid)
             .field("test_mode", &self.test_mode)
+            .field("endpoint", &self.endpoint)
+            .field("keyed_billing", &self.keyed_billing)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -116,6 +126,8 @@ pub enum ChargeOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     pub pg_tid: String,
+    /// The PG's receipt page for the transaction, when the PG has one.
+    pub receipt_url: Option<String>,
     pub apply_num: String,
     pub paid_at: i64,
     pub amount: i64,
@@ -231,4 +243,29 @@ pub trait Connector: Send + Sync {
         pg_tid: &str,
         cancel_id: &str,
     ) -> Result<CancelInquiry, ConnectorError>;
+
+    /// Starts a payment window: where the browser goes, and what to remember (see
+    /// [`window`]). The sandbox answers [`window::Handoff::Hosted`].
+    async fn begin_window(
+        &self,
+        channel: &ChannelContext,
+        order: &window::WindowOrder,
+    ) -> Result<window::WindowStart, ConnectorError>;
+
+    /// Completes a window from the PG's return: checks it, approves server to server, checks
+    /// the approval. Net-cancels by itself whatever fails after the PG approved within this
+    /// call; a timeout of the approval itself is [`ConnectorError::Unknown`] after the
+    /// connector has tried a net-cancel.
+    async fn complete_window(
+        &self,
+        channel: &ChannelContext,
+        ret: window::WindowReturn,
+    ) -> Result<window::WindowResult, ConnectorError>;
+
+    /// Undoes a window approval the service could not keep (amount differs, write failed).
+    async fn net_cancel(
+        &self,
+        channel: &ChannelContext,
+        undo: &window::NetCancel,
+    ) -> Result<(), ConnectorError>;
 }

@@ -77,6 +77,7 @@ use openimp_store::sandbox::{
 };
 use openimp_store::{Db, StoreError};
 
+use crate::window::{Handoff, NetCancel, WindowOrder, WindowResult, WindowReturn, WindowStart};
 use crate::{
     Approval, CancelInquiry, CancelOutcome, CancelRequest, CardInfo, ChannelContext, ChargeOutcome,
     ChargeRequest, Connector, ConnectorError, Inquiry, IssueKeyRequest, IssuedKey, PaymentSource,
@@ -519,6 +520,38 @@ impl Connector for SandboxPg {
             cancelled_at: entry.created_at,
         }))
     }
+
+    /// The sandbox's window is openimp's own page: nothing to hand off.
+    async fn begin_window(
+        &self,
+        _channel: &ChannelContext,
+        _order: &WindowOrder,
+    ) -> Result<WindowStart, ConnectorError> {
+        Ok(WindowStart { handoff: Handoff::Hosted, state: String::new() })
+    }
+
+    /// Never called: a hosted window posts its form to openimp, which charges through
+    /// [`Connector::charge`] / [`Connector::issue_billing_key`].
+    async fn complete_window(
+        &self,
+        _channel: &ChannelContext,
+        _ret: WindowReturn,
+    ) -> Result<WindowResult, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "the sandbox PG's window is hosted by openimp; it has no PG return".to_owned(),
+        ))
+    }
+
+    /// Nothing to undo: a hosted window's charge is cancelled as any charge.
+    async fn net_cancel(
+        &self,
+        _channel: &ChannelContext,
+        _undo: &NetCancel,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "the sandbox PG's window approves nothing a net-cancel could undo".to_owned(),
+        ))
+    }
 }
 
 /// The card facts the sandbox reports for a typed-in card.
@@ -534,6 +567,7 @@ fn card_info(card: &CardInput) -> CardInfo {
 
 fn approval_of(entry: LedgerEntry) -> Approval {
     Approval {
+        receipt_url: Some(format!("/sandbox/receipts/{}", entry.tid)),
         pg_tid: entry.tid,
         apply_num: entry.apply_num,
         paid_at: entry.created_at,

@@ -97,6 +97,8 @@ async fn fixture() -> Fixture {
 
 fn channel(mid: &str) -> ChannelContext {
     ChannelContext {
+        endpoint: None,
+        keyed_billing: true,
         pg_provider: "html5_inicis".to_owned(),
         mid: mid.to_owned(),
         test_mode: true,

@@ -177,6 +177,8 @@ impl Gateway {
             pg_provider: channel.pg_provider.clone(),
             mid: channel.mid.clone(),
             test_mode: channel.test_mode,
+            endpoint: None,
+            keyed_billing: channel.keyed_billing,
             secrets: self.channel_secrets(channel)?,
         };
         let connector: std::sync::Arc<dyn Connector> = self.sandbox.clone();

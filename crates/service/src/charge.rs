@@ -296,11 +296,11 @@ impl Gateway {
     }
 }
 
-/// How a PG approval is recorded on its payment; the receipt link is gateway-relative and made
-/// absolute when shown.
+/// How a PG approval is recorded on its payment. The receipt link is the PG's: absolute for a
+/// real PG, gateway-relative for the sandbox (made absolute when shown).
 pub(crate) fn approval_record(approval: openimp_pg::Approval) -> ApprovalRecord {
     ApprovalRecord {
-        receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
+        receipt_url: approval.receipt_url,
         pg_tid: approval.pg_tid,
         apply_num: approval.apply_num,
         paid_at: approval.paid_at,
