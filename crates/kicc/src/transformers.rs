@@ -132,7 +132,7 @@ pub fn batch_request(
     }
 }
 
-/// A cancel: full (`40`) when it takes all that remains, partial card (`32`) with the amount and
+/// A cancel: full (`40`) when it takes exactly all that remains, partial card (`32`) with the amount and
 /// what must remain after it otherwise. `shopTransactionId` is openimp's cancel id, so a cancel
 /// inquiry finds it.
 pub fn revise_request(
@@ -141,7 +141,9 @@ pub fn revise_request(
     request: &CancelRequest,
     today: &str,
 ) -> ReviseRequest {
-    let full = request.amount >= request.balance_before;
+    // More than the balance is sent as a partial cancel, for KICC to refuse, never widened
+    // into a full cancel of something else.
+    let full = request.amount == request.balance_before;
     let (code, amount, remain) = if full {
         (protocol::REVISE_FULL, None, None)
     } else {
