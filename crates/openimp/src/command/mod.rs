@@ -1,6 +1,7 @@
 //! The command tree. Each subcommand lives in its own module with a `run`.
 
 mod admin;
+mod fake_pg;
 mod serve;
 mod webhooks;
 mod worker;
@@ -42,10 +43,17 @@ enum Command {
     /// Webhook deliveries: list them with their attempts, resend one.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Run a fake PG server on this machine (for tests and demos of live channels).
+    #[command(subcommand)]
+    FakePg(fake_pg::FakePgCommand),
 }
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        // A fake PG keeps nothing on disk: no data directory is made for it.
+        if let Command::FakePg(command) = self.command {
+            return command.run().await;
+        }
         let data = self.data.prepare()?;
         match self.command {
             Command::Serve(args) => serve::run(&data, args).await,
@@ -56,6 +64,7 @@ impl Cli {
             Command::Vault(command) => command.run(&data).await,
             Command::Worker(args) => worker::run(&data, args).await,
             Command::Webhooks(command) => command.run(&data).await,
+            Command::FakePg(_) => unreachable!("answered before the data directory"),
         }
     }
 }
