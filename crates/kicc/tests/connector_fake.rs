@@ -310,7 +310,17 @@ async fn a_wrong_mac_on_a_cancel_answer_is_unknown_and_settled_by_inquiry() {
     let kicc = start().await;
     let key = issue_key(&kicc, GOOD_CARD).await;
     let approval = approved(&kicc, charge_request(&key, 1000)).await;
-    kicc.fake.set_faults(Faults { wrong_msg_auth: 1, ..Faults::default() });
+    // Faults through the fake's control endpoint, as `openimp fake-pg kicc` is driven.
+    let set: Faults = reqwest::Client::new()
+        .post(format!("{}/__fake/faults", kicc.fake.endpoint()))
+        .json(&serde_json::json!({"wrong_msg_auth": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set, Faults { wrong_msg_auth: 1, timeout_after_commit: 0 });
     let request = cancel_request(&approval.pg_tid, 400, 1000);
     let cancel_id = request.cancel_id.clone();
     let result = kicc.connector.cancel(&kicc.channel, request).await;
@@ -461,9 +471,12 @@ async fn a_window_approval_that_cannot_be_confirmed_is_cancelled_at_kicc() {
 #[tokio::test]
 async fn the_customer_closing_the_window_declines() {
     let kicc = start().await;
-    let order = window_order(WindowPurpose::BillingKey, 0);
+    let mut order = window_order(WindowPurpose::BillingKey, 0);
+    order.mobile = true;
     let start = kicc.connector.begin_window(&kicc.channel, &order).await.unwrap();
     let Handoff::Redirect { url } = &start.handoff else { panic!() };
+    let page = reqwest::get(url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("device-mobile") && page.contains("카드 등록"), "{page}");
     let (_, fields) = browse(url, &[("action", "cancel")]).await;
     let ret = WindowReturn { fields, state: start.state, order };
     let result = kicc.connector.complete_window(&kicc.channel, ret).await;
