@@ -87,7 +87,13 @@ impl KiccConnector {
     /// A connector giving each call at most `timeout` (tests use a short one against the
     /// fake's "time out after committing" fault).
     pub fn with_timeout(timeout: Duration) -> KiccConnector {
-        KiccConnector { http: PgHttp::new(timeout) }
+        KiccConnector::with_http(PgHttp::new(timeout))
+    }
+
+    /// A connector on the process's shared PG client (its timeout is the service's PG
+    /// timeout, KICC's 30 s by default).
+    pub fn with_http(http: PgHttp) -> KiccConnector {
+        KiccConnector { http }
     }
 
     /// POSTs `body` as JSON to `path` and reads KICC's answer. An answer that is not JSON may
