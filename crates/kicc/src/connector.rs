@@ -115,19 +115,22 @@ impl KiccConnector {
         })
     }
 
-    /// Cancels an approval openimp cannot keep; `true` when KICC confirmed it.
-    async fn undo(&self, channel: &ChannelContext, secret: &str, undo: &Undo) -> bool {
-        let result = match undo {
-            Undo::Revise { pg_cno } => self.revise_all(channel, secret, pg_cno).await,
-            Undo::RemoveKey { batch_key } => self.remove_key(channel, batch_key).await,
-        };
-        match result {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::error!(undo = undo_kind(undo), %err, "KICC did not confirm the cancel of an approval openimp did not keep");
-                false
+    /// Cancels an approval openimp cannot keep; `true` when KICC confirmed it. It runs in a
+    /// task of its own, so a caller that stops waiting (the service's PG timeout) does not
+    /// stop the cancel of money KICC holds.
+    async fn undo(&self, channel: &ChannelContext, secret: &str, undo: Undo) -> bool {
+        let (this, channel, secret) = (self.clone(), channel.clone(), secret.to_owned());
+        let task = tokio::spawn(async move {
+            let result = match &undo {
+                Undo::Revise { pg_cno } => this.revise_all(&channel, &secret, pg_cno).await,
+                Undo::RemoveKey { batch_key } => this.remove_key(&channel, batch_key).await,
+            };
+            if let Err(err) = &result {
+                tracing::error!(undo = undo_kind(&undo), %err, "KICC did not confirm the cancel of an approval openimp did not keep");
             }
-        }
+            result.is_ok()
+        });
+        task.await.unwrap_or(false)
     }
 
     async fn revise_all(
@@ -201,7 +204,25 @@ impl KiccConnector {
 
     /// A window approval whose answer was lost or cannot be believed: find what KICC recorded
     /// under the order id and cancel it. Always `Unknown`: the inquiry settles the payment.
+    /// Runs in a task of its own, as [`KiccConnector::undo`].
     async fn settle_unconfirmed_approval(
+        &self,
+        channel: &ChannelContext,
+        secret: &str,
+        order_id: &str,
+        purpose: WindowPurpose,
+        why: String,
+    ) -> ConnectorError {
+        let (this, channel, secret, order_id) =
+            (self.clone(), channel.clone(), secret.to_owned(), order_id.to_owned());
+        let task = tokio::spawn(async move {
+            this.find_and_undo(&channel, &secret, &order_id, purpose, why).await
+        });
+        task.await
+            .unwrap_or_else(|err| ConnectorError::Unknown(format!("KICC 승인 정리 실패: {err}")))
+    }
+
+    async fn find_and_undo(
         &self,
         channel: &ChannelContext,
         secret: &str,
@@ -217,7 +238,7 @@ impl KiccConnector {
                         Undo::RemoveKey { batch_key: found.payment_info.card_info.card_no.clone() }
                     }
                 };
-                let confirmed = self.undo(channel, secret, &undo).await;
+                let confirmed = self.undo(channel, secret, undo).await;
                 ConnectorError::Unknown(format!(
                     "{why}; KICC의 승인을 {} (the approval KICC recorded was {})",
                     if confirmed { "취소했습니다" } else { "취소하지 못했습니다" },
@@ -310,7 +331,7 @@ impl Connector for KiccConnector {
                 let why = "KICC 승인 응답을 확인할 수 없습니다 (msgAuthValue 또는 필드 불일치)";
                 if !answer.pg_cno.is_empty() {
                     let undo = Undo::Revise { pg_cno: answer.pg_cno.clone() };
-                    let confirmed = self.undo(channel, secret, &undo).await;
+                    let confirmed = self.undo(channel, secret, undo).await;
                     tracing::warn!(order_id = %request.order_id, confirmed, "an unverifiable KICC approval was cancelled");
                 }
                 Err(ConnectorError::Unknown(why.to_owned()))
@@ -551,7 +572,7 @@ impl Connector for KiccConnector {
                         Undo::RemoveKey { batch_key: answer.payment_info.card_info.card_no.clone() }
                     }
                 };
-                let confirmed = self.undo(channel, secret, &undo).await;
+                let confirmed = self.undo(channel, secret, undo).await;
                 Err(ConnectorError::Unknown(format!(
                     "{why}; KICC의 승인을 {}",
                     if confirmed { "취소했습니다" } else { "취소하지 못했습니다" }

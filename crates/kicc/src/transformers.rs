@@ -26,7 +26,9 @@ fn customer_info(
     let info = CustomerInfo {
         customer_name: clean(name, 50),
         customer_mail: clean(email, 50),
-        customer_contact_no: clean(tel, 20),
+        customer_contact_no: tel
+            .map(|t| t.chars().filter(char::is_ascii_digit).take(20).collect::<String>())
+            .filter(|t| !t.is_empty()),
     };
     let empty = info.customer_name.is_none()
         && info.customer_mail.is_none()
