@@ -53,10 +53,11 @@ pub fn card_form(id: &str, registration: &Registration, error: Option<&str>) -> 
 <label>카드번호 <input name="card_number" id="card_number" inputmode="numeric" autocomplete="off" required></label>
 <label>유효기간(YYYY-MM) <input name="expiry" id="expiry" required></label>
 {extra}
-<button type="submit" name="action" value="pay" id="pay">확인</button>
+<button type="submit" name="action" value="pay" id="pay">{submit}</button>
 <button type="submit" name="action" value="cancel" id="cancel" formnovalidate>취소</button>
 </form></body></html>"#,
         device = escape(&registration.device),
+        submit = if issue { "카드 등록" } else { "결제" },
         goods = escape(&registration.goods_name),
         id = escape(id),
     )
