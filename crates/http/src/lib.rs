@@ -29,6 +29,8 @@ use handlers::{codes, meta, payments, pg_settings, schedules, subscribe, users};
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    /// The sandbox PG's sales slips (`/sandbox/receipts/{tid}`), handed over by the binary.
+    pub sales_slips: Arc<dyn openimp_pg::SalesSlips>,
 }
 
 /// The OpenAPI document of the server, generated from the handlers' annotations.

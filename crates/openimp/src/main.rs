@@ -3,6 +3,7 @@
 
 mod command;
 mod config;
+mod connectors;
 mod datalock;
 mod secret;
 

@@ -196,6 +196,30 @@ pub enum ConnectorError {
     Unsupported(String),
 }
 
+/// A sales slip (매출전표) that openimp shows itself, at `/sandbox/receipts/{tid}`: only the
+/// sandbox PG's, whose receipts live with it (a real PG's `receipt_url` is the PG's own page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesSlip {
+    pub tid: String,
+    /// An approval or a cancel.
+    pub is_cancel: bool,
+    pub mid: String,
+    pub amount: i64,
+    pub card_name: String,
+    /// Masked.
+    pub card_number: String,
+    pub apply_num: String,
+    pub created_at: i64,
+}
+
+/// The narrow door the binary hands the HTTP layer to the sandbox's receipts, so that neither
+/// http nor the services hold the sandbox PG itself.
+#[async_trait]
+pub trait SalesSlips: Send + Sync {
+    /// The slip of transaction `tid`, `None` when there is none.
+    async fn sales_slip(&self, tid: &str) -> Result<Option<SalesSlip>, String>;
+}
+
 /// What every PG does. One method per operation, no default bodies: a PG that cannot do
 /// something says so with [`ConnectorError::Unsupported`].
 #[async_trait]

@@ -323,6 +323,23 @@ impl Behavior {
 }
 
 #[async_trait]
+impl crate::SalesSlips for SandboxPg {
+    async fn sales_slip(&self, tid: &str) -> Result<Option<crate::SalesSlip>, String> {
+        let entry = self.receipt(tid).await.map_err(|err| err.to_string())?;
+        Ok(entry.map(|e| crate::SalesSlip {
+            is_cancel: e.kind.as_str() == "cancel",
+            tid: e.tid,
+            mid: e.mid,
+            amount: e.amount,
+            card_name: e.card_name,
+            card_number: e.card_number,
+            apply_num: e.apply_num,
+            created_at: e.created_at,
+        }))
+    }
+}
+
+#[async_trait]
 impl Connector for SandboxPg {
     async fn issue_billing_key(
         &self,

@@ -147,6 +147,7 @@ impl Gateway {
             )
             .map_err(ApiError::internal)?;
         let now = now();
+        let (issued_mode, issued_connector) = self.key_issuer(channel);
         let row = CustomerRow {
             merchant_id: merchant.as_str().to_owned(),
             customer_uid: command.customer_uid,
@@ -166,6 +167,8 @@ impl Gateway {
             customer_postcode,
             inserted: now,
             updated: now,
+            issued_mode: issued_mode.to_owned(),
+            issued_connector,
         };
         match customers::upsert(&self.db, &row, replace).await? {
             Stored::Written { stored, previous } => {
@@ -175,7 +178,7 @@ impl Gateway {
                 Ok((*stored, issued.billing_key))
             }
             Stored::LiveKeyKept => {
-                self.delete_pg_key(channel, &issued.billing_key).await;
+                self.delete_pg_key(self.connector_for(channel), &issued.billing_key).await;
                 Err(live_key_refusal())
             }
         }
@@ -199,7 +202,9 @@ impl Gateway {
             }
         };
         match merchants::get_channel(&self.db, merchant.as_str(), &previous.channel_id).await {
-            Ok(Some(channel)) => self.delete_pg_key(&channel, &old_key).await,
+            Ok(Some(channel)) => {
+                self.delete_pg_key(self.issuing_connector(previous, &channel), &old_key).await
+            }
             Ok(None) => tracing::warn!(
                 "the replaced billing key's channel was removed; not deleted at the PG"
             ),
@@ -209,9 +214,17 @@ impl Gateway {
         }
     }
 
-    /// Deletes a key at the channel's PG; a failure is logged, never returned.
-    async fn delete_pg_key(&self, channel: &ChannelRow, billing_key: &str) {
-        let (connector, context) = match self.connector_for(channel) {
+    /// Deletes a key at the PG that holds it (`connector`, from [`Gateway::connector_for`] or
+    /// [`Gateway::issuing_connector`]); a failure is logged, never returned.
+    async fn delete_pg_key(
+        &self,
+        connector: ApiResult<(
+            std::sync::Arc<dyn openimp_pg::Connector>,
+            openimp_pg::ChannelContext,
+        )>,
+        billing_key: &str,
+    ) {
+        let (connector, context) = match connector {
             Ok(found) => found,
             Err(err) => {
                 tracing::warn!(%err, "no connector to delete the billing key at the PG");
@@ -284,7 +297,7 @@ impl Gateway {
                     &billing_key_aad(merchant.as_str(), customer_uid),
                 )
                 .map_err(ApiError::internal)?;
-            self.delete_pg_key(&channel, &billing_key).await;
+            self.delete_pg_key(self.issuing_connector(&customer, &channel), &billing_key).await;
         }
         Ok(crate::view::customer(&customer))
     }

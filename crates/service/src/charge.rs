@@ -73,6 +73,7 @@ impl Gateway {
         let channel = channel.ok_or_else(|| {
             ApiError::rejected("빌링키를 발급한 PG 채널이 삭제되었습니다. (the channel that issued this billing key was removed)")
         })?;
+        self.check_key_usable(&customer, &channel)?;
         self.check_key_channel(merchant.as_str(), &channel.id, command.channel_key.as_deref())
             .await?;
         // The prepared amount is checked by the pending insert itself (see `charge_with`).
