@@ -93,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/window/sessions", post(window::open).options(window::preflight))
         .route("/window/{id}", get(window::page).post(window::submit))
         .route("/window/{id}/close", post(window::close))
+        .route("/window/{id}/return", get(window::pg_return).post(window::pg_return))
+        .route("/window/{id}/cancel", get(window::pg_close).post(window::pg_close))
         .route("/openapi.json", get(meta::openapi))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

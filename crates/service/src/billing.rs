@@ -13,6 +13,7 @@ use openimp_store::payments::{self, PaymentFilter, Sorting};
 use openimp_vault::Aad;
 
 use crate::channels::ChannelChoice;
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// `POST /subscribe/customers/{customer_uid}`.
@@ -117,27 +118,23 @@ impl Gateway {
         let customer_postcode = trimmed(command.customer_postcode, 8, "customer_postcode")?;
         let (connector, context) = self.connector_for(channel)?;
         let request = IssueKeyRequest { card, customer_uid: command.customer_uid.clone() };
-        let issued = match tokio::time::timeout(
-            self.config.pg_timeout,
-            connector.issue_billing_key(&context, request),
-        )
-        .await
-        {
-            Ok(Ok(issued)) => issued,
-            Ok(Err(ConnectorError::CardRejected { code, message })) => {
+        let call_context = context.clone();
+        let call = async move { connector.issue_billing_key(&call_context, request).await };
+        let issued = match self.ask_pg(PgOperation::IssueBillingKey, &context, call).await? {
+            Ok(issued) => issued,
+            Err(ConnectorError::CardRejected { code, message }) => {
                 return Err(ApiError::CardRejected(format!(
                     "카드정보 인증에 실패하였습니다. [{code}]{message}"
                 )))
             }
-            Ok(Err(ConnectorError::Unsupported(detail))) => return Err(ApiError::rejected(detail)),
-            Ok(Err(err)) => {
-                return Err(ApiError::rejected(format!("빌링키 발급에 실패하였습니다. {err}")))
+            // No answer: no money moved, and a key the PG may have issued is never stored, so
+            // it can never be charged; the merchant issues again.
+            Err(ConnectorError::Unknown(detail)) => {
+                return Err(ApiError::rejected(format!(
+                    "빌링키 발급에 실패하였습니다. PG 응답 없음 (no answer from the PG: {detail}); 다시 시도하세요."
+                )))
             }
-            Err(_) => {
-                return Err(ApiError::rejected(
-                    "빌링키 발급에 실패하였습니다. PG 응답 시간 초과 (PG timeout)",
-                ))
-            }
+            Err(err) => return Err(PgOperation::IssueBillingKey.failure(err)),
         };
         let sealed = self
             .vault
@@ -186,7 +183,7 @@ impl Gateway {
 
     /// Deletes at its PG the key a new issue replaced (a failure is logged: the new key is
     /// recorded already and the old one can no longer be charged through openimp).
-    async fn delete_replaced_key(
+    pub(crate) async fn delete_replaced_key(
         &self,
         merchant: &MerchantId,
         previous: &CustomerRow,

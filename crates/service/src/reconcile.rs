@@ -205,6 +205,13 @@ impl Gateway {
                 .await?;
                 Ok(Settled::Failed)
             }
+            // A window still at its PG: the customer may yet pay there.
+            Ok(Inquiry::NotFound)
+                if crate::window::awaiting_pg_return(&self.db, &row.imp_uid, now).await? =>
+            {
+                payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+                Ok(Settled::Pending)
+            }
             Ok(Inquiry::NotFound) if row.started_at <= now - grace => {
                 payments::mark_failed_notify(
                     &self.db,
