@@ -15,6 +15,7 @@ dual_backend_tests!(
     live_channel_without_connector_is_refused_by_name,
     sandbox_key_refused_after_the_channel_goes_live,
     removed_channel_keeps_its_payments_cancellable,
+    payment_cancelled_where_it_was_charged_after_a_mode_change,
 );
 
 /// `openimp channel <args> --merchant M`, which must succeed; its JSON.
@@ -322,4 +323,37 @@ async fn removed_channel_keeps_its_payments_cancellable(backend: Backend) {
     );
     assert_eq!(back["test_mode"], true, "{back}");
     client.again_paid(&cu, &uid("after_readd"), 1000).await;
+}
+
+async fn payment_cancelled_where_it_was_charged_after_a_mode_change(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (m, client) = server.merchant_client().await;
+    let paid = client.onetime_paid(&uid("moded"), 4000).await;
+    let imp_uid = paid["imp_uid"].as_str().unwrap();
+    // The channel goes live (this build has no live connector for it): the sandbox payment
+    // is still the sandbox's to cancel, never sent to the live PG nor refused.
+    channel(
+        &server,
+        &m,
+        &[
+            "channel",
+            "update",
+            "--pg-provider",
+            "html5_inicis",
+            "--mid",
+            "INIBillTst",
+            "--test-mode",
+            "false",
+        ],
+    );
+    let refusal = client.onetime(&uid("live_now"), 1000, CARD_OK).await;
+    assert_failure(&refusal, "new charges go to the live PG, which this build lacks");
+    let cancelled = assert_ok(
+        &client.cancel(&json!({"imp_uid": imp_uid, "reason": "모드 변경 후 취소"})).await,
+        "cancel of a sandbox payment after its channel went live",
+    );
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let cancels = server.ledger_for(imp_uid, "cancel");
+    assert_eq!(cancels.len(), 1, "the sandbox, which charged it, cancelled it: {cancels:?}");
+    assert_eq!(cancels[0]["amount"], 4000);
 }

@@ -8,6 +8,7 @@ use openimp_pg::registry::Mode;
 use openimp_pg::{ChannelContext, Connector};
 use openimp_store::customers::CustomerRow;
 use openimp_store::merchants::{self, ChannelRow};
+use openimp_store::payments::PaymentRow;
 
 use serde::Serialize;
 
@@ -227,9 +228,32 @@ impl Gateway {
         customer: &CustomerRow,
         channel: &ChannelRow,
     ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
-        let test_mode = customer.issued_mode == Mode::Sandbox.as_str();
-        let issuing = ChannelRow { test_mode, ..channel.clone() };
-        self.connector_for(&issuing)
+        self.connector_in_mode(channel, Some(&customer.issued_mode))
+    }
+
+    /// The connector that a payment was sent to (its recorded mode), with its channel's
+    /// context: its cancels, inquiries and deposits go there, whatever the channel became.
+    pub(crate) fn payment_connector(
+        &self,
+        payment: &PaymentRow,
+        channel: &ChannelRow,
+    ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
+        self.connector_in_mode(channel, payment.pg_mode.as_deref())
+    }
+
+    /// [`Gateway::connector_for`] in a recorded mode (`None`: the channel's own).
+    fn connector_in_mode(
+        &self,
+        channel: &ChannelRow,
+        mode: Option<&str>,
+    ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
+        match mode {
+            Some(mode) => {
+                let test_mode = mode == Mode::Sandbox.as_str();
+                self.connector_for(&ChannelRow { test_mode, ..channel.clone() })
+            }
+            None => self.connector_for(channel),
+        }
     }
 
     /// The connector behind a channel and the context it needs: the sandbox PG in test mode,

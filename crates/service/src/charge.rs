@@ -330,6 +330,11 @@ impl Attempt {
             user_agent: self.user_agent.clone(),
             customer_uid: self.customer_uid.clone(),
             customer_uid_usage: self.usage,
+            pg_mode: Some(
+                openimp_pg::registry::Mode::of_test_mode(self.channel.test_mode)
+                    .as_str()
+                    .to_owned(),
+            ),
             ..PaymentRow::for_order(
                 new_imp_uid(self.channel_kind == "api"),
                 &self.merchant_id,

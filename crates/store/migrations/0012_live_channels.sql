@@ -15,3 +15,7 @@ ALTER TABLE customers ADD COLUMN issued_connector TEXT;
 
 -- The connector's opaque window state (`WindowStart.state`), kept with the window's session.
 ALTER TABLE window_sessions ADD COLUMN pg_state TEXT;
+
+-- The mode a payment was sent in: its cancels and inquiries go to the PG that charged it,
+-- whatever its channel's mode is now. Every payment before this migration was the sandbox's.
+ALTER TABLE payments ADD COLUMN pg_mode TEXT DEFAULT 'sandbox';

@@ -107,14 +107,18 @@ impl Gateway {
         }
         // Recorded before the browser can reach the PG: the order id it will approve is ours.
         let now = now();
-        let mut row = PaymentRow { imp_uid: imp_uid.clone(), ..self.window_row(&view, now) };
+        let mode = Mode::of_test_mode(channel.test_mode).as_str().to_owned();
+        let mut row = PaymentRow {
+            imp_uid: imp_uid.clone(),
+            pg_mode: Some(mode.clone()),
+            ..self.window_row(&view, now)
+        };
         let same_id = || imp_uid.clone();
         if let Err(refusal) =
             payments::insert_attempt_with_ids(&self.db, &mut row, None, 1, &same_id).await?
         {
             return Err(self.insert_refusal_error(&row, refusal).await);
         }
-        let mode = Mode::of_test_mode(channel.test_mode).as_str().to_owned();
         let kept = KeptHandoff { start: start.clone(), order, mode };
         let kept = serde_json::to_string(&kept).map_err(ApiError::internal)?;
         if !window::hand_off(&self.db, id, &imp_uid, &kept, now).await? {
@@ -147,7 +151,7 @@ impl Gateway {
             let reason = "결제창을 연 뒤 PG 채널의 모드가 바뀌어 승인하지 않았습니다. (the channel changed mode while the window was open; nothing was approved)";
             return self.end_without_approval(&view, row, reason, "F400").await;
         }
-        let (connector, context) = self.connector_for(&channel)?;
+        let (connector, context) = self.payment_connector(&row, &channel)?;
         let key = match (&view.request.customer_uid, kept.order.purpose) {
             (Some(customer_uid), WindowPurpose::BillingKey) => {
                 // A live key may have appeared since the window opened: ask before approving.

@@ -229,7 +229,7 @@ impl Gateway {
                 "가상계좌를 발급한 PG 채널이 삭제되었습니다. (the channel was removed)",
             )
         })?;
-        let (connector, context) = self.connector_for(&channel)?;
+        let (connector, context) = self.payment_connector(&row, &channel)?;
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),
             source: PaymentSource::Method {
