@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openimp_pg::registry::Connectors;
-use openimp_pg::sandbox::SandboxPg;
 use openimp_pg::transport::PgHttp;
 use openimp_pg::SalesSlips;
+use openimp_sandbox::SandboxPg;
 use openimp_store::Db;
 
 use crate::config::DataOptions;

@@ -1,4 +1,6 @@
-//! PG connectors: the one trait every PG implements, and the in-process sandbox PG.
+//! PG connectors: the one trait every PG implements, the registry the binary fills, the
+//! window hand-off, and the HTTP transport of real connectors. The sandbox PG is a connector
+//! like the others, in its own crate (`openimp-sandbox`).
 //!
 //! Services call a [`Connector`] with no database transaction open (DESIGN.md rule 1). A
 //! connector answers in three ways, and the difference matters for money:
@@ -10,7 +12,6 @@
 //!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
 pub mod registry;
-pub mod sandbox;
 pub mod transport;
 pub mod window;
 

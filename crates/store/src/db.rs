@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::batch::{SqliteBatchWriter, Value};
@@ -536,11 +536,6 @@ pub(crate) fn bind_all<'q>(
         };
     }
     query
-}
-
-/// How many rows a write touched.
-pub(crate) fn affected(result: &AnyQueryResult) -> u64 {
-    result.rows_affected()
 }
 
 fn sqlite_url_with_create(url: &str) -> String {

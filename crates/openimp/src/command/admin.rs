@@ -215,7 +215,7 @@ impl SandboxCommand {
             SandboxCommand::Ledger { json } => {
                 let main = data.open_db().await?;
                 let db = data.open_sandbox_db(&main).await?;
-                let entries = openimp_store::sandbox::list_ledger(&db).await?;
+                let entries = openimp_sandbox::ledger::list_ledger(&db).await?;
                 let mut out = std::io::stdout().lock();
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&entries)?)?;
@@ -232,7 +232,7 @@ impl SandboxCommand {
             SandboxCommand::Keys { json } => {
                 let main = data.open_db().await?;
                 let db = data.open_sandbox_db(&main).await?;
-                let keys = openimp_store::sandbox::list_billing_keys(&db).await?;
+                let keys = openimp_sandbox::ledger::list_billing_keys(&db).await?;
                 // The PG's key itself is never printed: the card and dates identify it.
                 let keys: Vec<serde_json::Value> = keys
                     .into_iter()
