@@ -46,5 +46,11 @@ pub async fn connectors(
     let connectors = Connectors::new(sandbox.clone());
     // Live connectors, one line each, e.g.:
     // let connectors = connectors.with_live("html5_inicis", &["inicis"], Arc::new(openimp_inicis::Inicis::new(_http.clone())));
+    #[cfg(feature = "scripted-pg")]
+    let connectors = connectors.with_live(
+        crate::scripted_pg::PROVIDER,
+        &[],
+        Arc::new(crate::scripted_pg::ScriptedPg),
+    );
     Ok(Pgs { connectors, sales_slips: sandbox })
 }

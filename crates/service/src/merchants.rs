@@ -74,7 +74,8 @@ pub struct ChannelSummary {
     pub secrets: BTreeMap<String, String>,
 }
 
-/// The PG providers a channel may name.
+/// The PG providers a channel may name (besides any provider a live connector is registered
+/// for in this build).
 pub const KNOWN_PROVIDERS: &[&str] = &["html5_inicis", "inicis", "kicc"];
 
 fn channel_aad<'a>(merchant_id: &'a str, channel_id: &'a str) -> Aad<'a> {
@@ -137,10 +138,13 @@ impl Gateway {
     ) -> ApiResult<ChannelSummary> {
         self.require_merchant(merchant_id).await?;
         let provider = new.pg_provider.trim().to_owned();
-        if !KNOWN_PROVIDERS.contains(&provider.as_str()) {
+        let live = self.connectors.live_providers();
+        if !KNOWN_PROVIDERS.contains(&provider.as_str()) && !live.contains(&provider.as_str()) {
+            let mut known: Vec<&str> = KNOWN_PROVIDERS.to_vec();
+            known.extend(live.iter().filter(|p| !KNOWN_PROVIDERS.contains(p)));
             return Err(ApiError::invalid(format!(
                 "unknown PG provider {provider:?} (known: {})",
-                KNOWN_PROVIDERS.join(", ")
+                known.join(", ")
             )));
         }
         let mid = new.mid.trim().to_owned();
