@@ -229,6 +229,15 @@ impl Gateway {
                 "가상계좌를 발급한 PG 채널이 삭제되었습니다. (the channel was removed)",
             )
         })?;
+        // A simulated deposit is the test mode's: a live PG reports real deposits itself.
+        let mode = row.pg_mode.clone().unwrap_or_else(|| {
+            openimp_pg::registry::Mode::of_test_mode(channel.test_mode).as_str().to_owned()
+        });
+        if mode != openimp_pg::registry::Mode::Sandbox.as_str() {
+            return Err(ApiError::rejected(
+                "실거래 가상계좌에는 입금을 흉내낼 수 없습니다. (a simulated deposit applies only to a test-mode virtual account)",
+            ));
+        }
         let (connector, context) = self.payment_connector(&row, &channel)?;
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),
