@@ -117,6 +117,12 @@ impl Gateway {
         if let Err(refusal) =
             payments::insert_attempt_with_ids(&self.db, &mut row, None, 1, &same_id).await?
         {
+            // Another load of this page may have handed it off first: show that hand-off.
+            let view = self.window_view(id).await?;
+            if let Some(kept) = &view.session.pg_state {
+                let kept: KeptHandoff = serde_json::from_str(kept).map_err(ApiError::internal)?;
+                return Ok(WindowPage::HandedOff { handoff: kept.start.handoff, view });
+            }
             return Err(self.insert_refusal_error(&row, refusal).await);
         }
         let kept = KeptHandoff { start: start.clone(), order, mode };
