@@ -94,9 +94,10 @@ pub fn page(view: &WindowView, handoff: &Handoff) -> Response {
                 hidden_fields(fields),
                 escape(script_url),
             );
-            // The PG's script opens the PG's own pages (frames, posts, its images and styles).
+            // The PG's script opens the PG's own pages (frames, posts, its images and styles);
+            // its frame ends on openimp's return page ('self').
             let csp = format!(
-                "default-src 'none'; style-src 'unsafe-inline' {origin}; img-src {origin} data:; script-src 'nonce-{nonce}' {origin}; connect-src {origin}; frame-src {origin}; child-src {origin}; form-action {origin}; base-uri 'none'; frame-ancestors {}",
+                "default-src 'none'; style-src 'unsafe-inline' {origin}; img-src {origin} data:; script-src 'nonce-{nonce}' {origin}; connect-src {origin}; frame-src {origin} 'self'; child-src {origin} 'self'; form-action {origin}; base-uri 'none'; frame-ancestors {}",
                 ancestors(view)
             );
             handoff_page(view, &body, &csp)
