@@ -45,11 +45,8 @@ pub async fn connectors(
     let http = PgHttp::new(options.pg_timeout);
     let connectors = Connectors::new(sandbox.clone());
     // Live connectors, one line each.
-    let connectors = connectors.with_live(
-        "kicc",
-        &[],
-        Arc::new(openimp_kicc::KiccConnector::with_http(http.clone())),
-    );
+    let connectors =
+        connectors.with_live("kicc", &[], Arc::new(openimp_kicc::KiccConnector::with_http(http)));
     #[cfg(feature = "scripted-pg")]
     let connectors = connectors.with_live(
         crate::scripted_pg::PROVIDER,

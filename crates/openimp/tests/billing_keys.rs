@@ -318,6 +318,21 @@ async fn pg_selects_channel(backend: Backend) {
         let body = json!({
             "card_number": CARD_OK, "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "pg": pg,
         });
+        if provider == "kicc" {
+            // KICC has no keyed card API: the channel is picked, and refuses (test mode too).
+            let ledger_before = server.ledger().len();
+            let refused = client.post_json(&format!("/subscribe/customers/{cu}"), &body).await;
+            assert_failure(&refused, pg);
+            let message = refused.1["message"].as_str().unwrap();
+            assert!(message.contains("kicc.T5102001") && message.contains("결제창"), "{message}");
+            let mut onetime = body.clone();
+            onetime["merchant_uid"] = json!(uid("onetime"));
+            onetime["amount"] = json!(1200);
+            let refused = client.post_json("/subscribe/payments/onetime", &onetime).await;
+            assert_failure(&refused, pg);
+            assert_eq!(server.ledger().len(), ledger_before, "nothing reached the sandbox");
+            continue;
+        }
         let c =
             assert_ok(&client.post_json(&format!("/subscribe/customers/{cu}"), &body).await, pg);
         assert_eq!(c["pg_provider"], provider, "pg={pg}: {c}");

@@ -131,7 +131,7 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
         ],
     );
     assert_eq!(added["test_mode"], false, "{added}");
-    assert_eq!(added["keyed_billing"], true, "the default: {added}");
+    assert_eq!(added["keyed_billing"], false, "KICC has no keyed API: {added}");
     assert_eq!(added["endpoint"], "https://testpgapi.easypay.co.kr", "{added}");
     assert_eq!(added["secrets"]["kicc_secret_key"], "ea******", "{added}");
 
@@ -142,6 +142,7 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
         ("endpoint without a scheme", vec!["--endpoint", "example.com"]),
         ("endpoint with a query", vec!["--endpoint", "http://127.0.0.1:9/?x=1"]),
         ("contradicting flags", vec!["--keyed-billing", "true", "--no-keyed-billing"]),
+        ("keyed billing on a PG without a keyed API", vec!["--keyed-billing", "true"]),
     ] {
         let mut all = vec!["channel", "update", "--pg-provider", "kicc", "--mid", "T0000001"];
         all.extend(args);
@@ -195,13 +196,19 @@ async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
     assert_failure(&refusal, "key issue on the live channel");
     assert_eq!(server.ledger().len(), ledger_before, "nothing reached any PG");
 
-    // The other channel (still in test mode) keeps working.
+    // Another channel (still in test mode) keeps working.
+    channel(
+        &server,
+        &m,
+        &["channel", "add", "--pg-provider", "html5_inicis", "--mid", "INIpayTest"],
+    );
     let p = assert_ok(
         &client
             .post_json(
                 "/subscribe/payments/onetime",
-                &json!({"merchant_uid": uid("kicc"), "amount": 1000, "card_number": CARD_OK,
-                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "pg": "kicc"}),
+                &json!({"merchant_uid": uid("test"), "amount": 1000, "card_number": CARD_OK,
+                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2,
+                        "pg": "html5_inicis.INIpayTest"}),
             )
             .await,
         "a test-mode channel",

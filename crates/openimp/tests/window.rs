@@ -374,13 +374,29 @@ async fn channel_keys_select_the_channel(backend: Backend) {
     let text = server.env.cli(&["channel", "list", "--merchant", &m.imp_code]);
     assert!(text.stdout.contains(&kicc), "the text listing shows keys: {}", text.stdout);
 
-    // onetime: the key picks kicc over the default (KG Inicis) channel; an unknown key is
-    // refused and nothing reaches a PG.
+    // onetime: the key picks KG Inicis over the default (KICC) channel; KICC's key picks KICC,
+    // which has no keyed API and refuses; an unknown key is refused; nothing reaches a PG.
+    server.env.cli_json(&[
+        "channel",
+        "update",
+        "--merchant",
+        &m.imp_code,
+        "--pg-provider",
+        "kicc",
+        "--mid",
+        "T5102001",
+        "--default",
+    ]);
     let mut body = json!({"merchant_uid": uid("ck"), "amount": 1000, "card_number": CARD_OK,
-        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "channelKey": kicc});
+        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "channelKey": inicis});
     let paid = assert_ok(&client.post_json("/subscribe/payments/onetime", &body).await, "onetime");
-    assert_eq!(paid["pg_provider"], "kicc", "{paid}");
+    assert_eq!(paid["pg_provider"], "html5_inicis", "{paid}");
     let ledger_before = server.ledger().len();
+    body["merchant_uid"] = json!(uid("ck"));
+    body["channelKey"] = json!(kicc);
+    let refused = client.post_json("/subscribe/payments/onetime", &body).await;
+    assert_failure(&refused, "keyed onetime on KICC");
+    assert!(refused.1["message"].as_str().unwrap().contains("kicc.T5102001"), "{refused:?}");
     body["merchant_uid"] = json!(uid("ck"));
     body["channelKey"] = json!("channel-key-unknown");
     body["pg"] = json!("kicc");
@@ -396,20 +412,20 @@ async fn channel_keys_select_the_channel(backend: Backend) {
             .post_json(
                 &format!("/subscribe/customers/{customer_uid}"),
                 &json!({"card_number": CARD_OK, "expiry": EXPIRY, "birth": BIRTH,
-                    "pwd_2digit": PWD2, "channelKey": kicc}),
+                    "pwd_2digit": PWD2, "channelKey": inicis}),
             )
             .await,
-        "issue on kicc",
+        "issue on KG Inicis",
     );
-    assert_eq!(issued["pg_provider"], "kicc", "{issued}");
+    assert_eq!(issued["pg_provider"], "html5_inicis", "{issued}");
     let again = |channel_key: &str| {
         json!({"customer_uid": customer_uid, "merchant_uid": uid("ag"), "amount": 1000,
             "name": "정기결제", "channelKey": channel_key})
     };
     let paid =
-        assert_ok(&client.post_json("/subscribe/payments/again", &again(&kicc)).await, "again");
-    assert_eq!(paid["pg_provider"], "kicc");
-    for wrong in [inicis.as_str(), "channel-key-unknown"] {
+        assert_ok(&client.post_json("/subscribe/payments/again", &again(&inicis)).await, "again");
+    assert_eq!(paid["pg_provider"], "html5_inicis");
+    for wrong in [kicc.as_str(), "channel-key-unknown"] {
         let refused = client.post_json("/subscribe/payments/again", &again(wrong)).await;
         assert_failure(&refused, "again on another channel");
     }
@@ -486,13 +502,19 @@ async fn pg_settings_banks_and_cards(backend: Backend) {
     let settings = assert_ok(&client.get("/users/pg").await, "/users/pg");
     let settings = settings.as_array().unwrap();
     let keys = channel_keys(&server, &m);
-    // Both sandbox channels open windows (payment) and allow keyed charges (api_payment).
-    assert_eq!(settings.len(), 4, "{settings:?}");
+    // Both sandbox channels open windows (payment); KG Inicis also allows keyed charges
+    // (api_payment), KICC has no keyed API.
+    assert_eq!(settings.len(), 3, "{settings:?}");
     assert_eq!(settings[0]["pg_provider"], "html5_inicis", "default first: {settings:?}");
+    let kicc_keyed =
+        settings.iter().find(|s| s["pg_provider"] == "kicc" && s["type"] == "api_payment");
+    assert!(kicc_keyed.is_none(), "{settings:?}");
     for (provider, key) in &keys {
-        for kind in ["payment", "api_payment"] {
+        let kinds: &[&str] =
+            if provider == "kicc" { &["payment"] } else { &["payment", "api_payment"] };
+        for kind in kinds {
             let found =
-                settings.iter().find(|s| s["pg_provider"] == *provider && s["type"] == kind);
+                settings.iter().find(|s| s["pg_provider"] == *provider && s["type"] == *kind);
             let found = found.unwrap_or_else(|| panic!("{provider} {kind}: {settings:?}"));
             assert_eq!(found["channel_key"], *key);
             assert_eq!(found["sandbox"], true);

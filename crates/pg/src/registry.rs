@@ -9,6 +9,18 @@ use std::sync::Arc;
 
 use crate::Connector;
 
+/// Providers with no keyed card API (card number, expiry, birth date, password sent server to
+/// server): billing keys are issued only in their window, and keyed one-time charges are not
+/// possible. KICC publishes none (pg-protocols.md §2.10, and i'mport's own PG table).
+pub const WINDOW_ONLY_PROVIDERS: &[&str] = &["kicc"];
+
+/// Whether `provider` has a keyed card API. A channel of a provider without one refuses REST
+/// key issues and keyed charges in test mode as well as live, so that what a merchant builds
+/// on the sandbox also works live.
+pub fn has_keyed_api(provider: &str) -> bool {
+    !WINDOW_ONLY_PROVIDERS.contains(&provider)
+}
+
 /// Every connector this process can use.
 #[derive(Clone)]
 pub struct Connectors {

@@ -47,6 +47,12 @@ pub(crate) fn check_customer_uid(customer_uid: &str) -> ApiResult<()> {
 
 /// KG Inicis window-billing contracts (seed 002) cannot issue keys or charge keyed cards over REST.
 pub(crate) fn require_keyed_billing(channel: &ChannelRow) -> ApiResult<()> {
+    if !openimp_pg::registry::has_keyed_api(&channel.pg_provider) {
+        return Err(ApiError::rejected(format!(
+            "{}.{} 채널의 PG는 카드정보로 빌링키를 발급하거나 결제하는 API(/subscribe/customers, /subscribe/payments/onetime)를 제공하지 않습니다. 결제창(IMP.request_pay, customer_uid 지정)으로 빌링키를 발급하세요. (this PG has no keyed card API: issue billing keys through the payment window)",
+            channel.pg_provider, channel.mid
+        )));
+    }
     if channel.keyed_billing {
         Ok(())
     } else {

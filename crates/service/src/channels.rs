@@ -138,6 +138,12 @@ pub struct PgSetting {
     pub channel_key: String,
 }
 
+/// Whether REST key issues and keyed charges are allowed on the channel: its keyed-billing
+/// contract, and a PG that has a keyed API at all.
+fn keyed_allowed(channel: &ChannelRow) -> bool {
+    channel.keyed_billing && openimp_pg::registry::has_keyed_api(&channel.pg_provider)
+}
+
 impl Gateway {
     /// `GET /users/pg`: every channel as a `payment` setting (every channel opens windows),
     /// and again as `api_payment` when it allows REST keyed charges, as PortOne's console
@@ -153,8 +159,9 @@ impl Gateway {
             channel_key: c.channel_key.clone(),
         };
         let mut settings: Vec<PgSetting> = channels.iter().map(|c| setting(c, "payment")).collect();
-        settings
-            .extend(channels.iter().filter(|c| c.keyed_billing).map(|c| setting(c, "api_payment")));
+        settings.extend(
+            channels.iter().filter(|c| keyed_allowed(c)).map(|c| setting(c, "api_payment")),
+        );
         Ok(settings)
     }
 

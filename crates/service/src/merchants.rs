@@ -235,6 +235,15 @@ impl Gateway {
         if let Some(keyed_billing) = settings.keyed_billing {
             row.keyed_billing = keyed_billing;
         }
+        if !openimp_pg::registry::has_keyed_api(&row.pg_provider) {
+            if settings.keyed_billing == Some(true) {
+                return Err(ApiError::invalid(format!(
+                    "{} has no keyed card API: its channels issue billing keys through the payment window only (--keyed-billing true is not possible)",
+                    row.pg_provider
+                )));
+            }
+            row.keyed_billing = false;
+        }
         if let Some(endpoint) = settings.endpoint {
             row.endpoint = check_endpoint(&endpoint)?;
         }
@@ -352,7 +361,7 @@ fn sandbox_channel(
         mid: mid.to_owned(),
         test_mode: true,
         is_default,
-        keyed_billing: true,
+        keyed_billing: openimp_pg::registry::has_keyed_api(provider),
         secrets_sealed: None,
         created_at: now,
         channel_key: crate::channels::new_channel_key(),
