@@ -22,6 +22,7 @@ dual_backend_tests!(
     mobile_key_window_redirects_to_m_redirect_url,
     keyed_requests_are_refused_on_kicc_channels,
     lost_and_unbelievable_answers_are_settled_by_inquiry,
+    payment_window_pays_and_net_cancels_another_amount,
 );
 
 const MALL: &str = "T5102001";
@@ -405,4 +406,45 @@ async fn lost_and_unbelievable_answers_are_settled_by_inquiry(backend: Backend) 
     let charged = fake.charges_of(3300).await;
     assert_eq!(charged.len(), 1);
     assert_eq!(charged[0]["balance"], 0, "cancelled at KICC");
+}
+
+async fn payment_window_pays_and_net_cancels_another_amount(backend: Backend) {
+    let fake = FakeKicc::start();
+    let server = TestServer::start(&backend).await;
+    let (m, client) = server.merchant_client().await;
+    go_live(&server, &m, &fake);
+    let payment = |merchant_uid: &str| {
+        json!({"pg": "kicc", "pay_method": "card", "merchant_uid": merchant_uid,
+            "name": "일반결제", "amount": 5100, "buyer_tel": "010-1234-5678"})
+    };
+
+    // A card payment in KICC's window.
+    let paid_uid = uid("kicc_pay");
+    let id = open_window(&server, &m, payment(&paid_uid), false).await;
+    let landed = through_kicc(&server, &id, &card(CARD_OK)).await;
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    let paid = assert_ok(&client.get(&format!("/payments/find/{paid_uid}")).await, "paid");
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid["amount"], 5100, "{paid}");
+    let charged = fake.charges_of(5100).await;
+    assert_eq!(charged.len(), 1);
+    assert_eq!(paid["pg_tid"], charged[0]["pgCno"], "{paid}");
+
+    // Card 0013: KICC approves 1 KRW less; openimp net-cancels it and records a failure.
+    let short_uid = uid("kicc_short");
+    let id = open_window(&server, &m, payment(&short_uid), false).await;
+    through_kicc(&server, &id, &card(&common::card("0013"))).await;
+    let failed = assert_ok(&client.get(&format!("/payments/find/{short_uid}")).await, "short");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let short = fake.charges_of(5099).await;
+    assert_eq!(short.len(), 1, "KICC approved 5099 once");
+    assert_eq!(short[0]["balance"], 0, "and openimp cancelled it: {short:?}");
+
+    // The customer closes KICC's window: nothing approved, the payment is not paid.
+    let closed_uid = uid("kicc_closed");
+    let id = open_window(&server, &m, payment(&closed_uid), false).await;
+    through_kicc(&server, &id, &[("action", "cancel")]).await;
+    let (_, found) = client.get(&format!("/payments/find/{closed_uid}")).await;
+    assert_ne!(found["response"]["status"], "paid", "{found}");
+    assert_eq!(fake.ledger().await["transactions"].as_array().unwrap().len(), 2);
 }
