@@ -249,6 +249,77 @@ impl KiccConnector {
             Err(err) => ConnectorError::Unknown(format!("{why}; 조회 실패: {err}")),
         }
     }
+    /// Approves a window's authentication and checks KICC's answer (see
+    /// [`Connector::complete_window`]).
+    async fn approve_window(
+        &self,
+        channel: &ChannelContext,
+        secret: &str,
+        state: WindowState,
+        body: ApprovalRequest,
+    ) -> Result<WindowResult, ConnectorError> {
+        let refused = |code: &str, message: String| {
+            Ok(WindowResult::Declined { code: code.to_owned(), message })
+        };
+        let order_id = state.shop_order_no.as_str();
+        let answer: TradeAnswer = match self.post(channel, hosts::APPROVAL, &body).await {
+            Ok(answer) => answer,
+            Err(ConnectorError::Unknown(why)) => {
+                let why = format!("KICC 승인 응답을 받지 못했습니다: {why}");
+                return Err(self
+                    .settle_unconfirmed_approval(channel, secret, order_id, state.purpose, why)
+                    .await);
+            }
+            Err(other) => return Err(other),
+        };
+        if !tf::succeeded(&answer) {
+            if answer.res_cd == codes::DUPLICATE_REQUEST {
+                return Err(ConnectorError::Unknown(tf::refusal_message(&answer)));
+            }
+            return refused(&answer.res_cd, tf::refusal_message(&answer));
+        }
+        let echoed = |value: &str| value.is_empty() || value == order_id;
+        let believable = tf::approval_is_authentic(secret, &answer)
+            && echoed(&answer.shop_order_no)
+            && echoed(&answer.shop_transaction_id);
+        let result = match state.purpose {
+            WindowPurpose::BillingKey => {
+                let card = &answer.payment_info.card_info;
+                let key_ok = !card.card_no.is_empty() && answer.amount == Some(0);
+                (believable && key_ok).then(|| WindowResult::KeyIssued {
+                    key: IssuedKey {
+                        billing_key: card.card_no.clone(),
+                        card: tf::card_of(&answer, &card.card_mask_no),
+                    },
+                    pg_tid: Some(answer.pg_cno.clone()).filter(|tid| !tid.is_empty()),
+                    undo: Undo::RemoveKey { batch_key: card.card_no.clone() }.token(),
+                })
+            }
+            WindowPurpose::Payment => {
+                tf::approval_of(&answer).filter(|_| believable).map(|approval| WindowResult::Paid {
+                    undo: Undo::Revise { pg_cno: approval.pg_tid.clone() }.token(),
+                    approval,
+                })
+            }
+        };
+        match result {
+            Some(result) => Ok(result),
+            None => {
+                let why = "KICC 승인 응답을 확인할 수 없습니다 (msgAuthValue 또는 필드 불일치)";
+                let undo = match state.purpose {
+                    WindowPurpose::Payment => Undo::Revise { pg_cno: answer.pg_cno.clone() },
+                    WindowPurpose::BillingKey => {
+                        Undo::RemoveKey { batch_key: answer.payment_info.card_info.card_no.clone() }
+                    }
+                };
+                let confirmed = self.undo(channel, secret, undo).await;
+                Err(ConnectorError::Unknown(format!(
+                    "{why}; KICC의 승인을 {}",
+                    if confirmed { "취소했습니다" } else { "취소하지 못했습니다" }
+                )))
+            }
+        }
+    }
 }
 
 fn undo_kind(undo: &Undo) -> &'static str {
@@ -521,64 +592,15 @@ impl Connector for KiccConnector {
             shop_order_no: state.shop_order_no.clone(),
             approval_req_date: protocol::today_kst(),
         };
-        let order_id = state.shop_order_no.as_str();
-        let answer: TradeAnswer = match self.post(channel, hosts::APPROVAL, &body).await {
-            Ok(answer) => answer,
-            Err(ConnectorError::Unknown(why)) => {
-                let why = format!("KICC 승인 응답을 받지 못했습니다: {why}");
-                return Err(self
-                    .settle_unconfirmed_approval(channel, secret, order_id, state.purpose, why)
-                    .await);
-            }
-            Err(other) => return Err(other),
-        };
-        if !tf::succeeded(&answer) {
-            if answer.res_cd == codes::DUPLICATE_REQUEST {
-                return Err(ConnectorError::Unknown(tf::refusal_message(&answer)));
-            }
-            return refused(&answer.res_cd, tf::refusal_message(&answer));
-        }
-        let echoed = |value: &str| value.is_empty() || value == order_id;
-        let believable = tf::approval_is_authentic(secret, &answer)
-            && echoed(&answer.shop_order_no)
-            && echoed(&answer.shop_transaction_id);
-        let result = match state.purpose {
-            WindowPurpose::BillingKey => {
-                let card = &answer.payment_info.card_info;
-                let key_ok = !card.card_no.is_empty() && answer.amount == Some(0);
-                (believable && key_ok).then(|| WindowResult::KeyIssued {
-                    key: IssuedKey {
-                        billing_key: card.card_no.clone(),
-                        card: tf::card_of(&answer, &card.card_mask_no),
-                    },
-                    pg_tid: Some(answer.pg_cno.clone()).filter(|tid| !tid.is_empty()),
-                    undo: Undo::RemoveKey { batch_key: card.card_no.clone() }.token(),
-                })
-            }
-            WindowPurpose::Payment => {
-                tf::approval_of(&answer).filter(|_| believable).map(|approval| WindowResult::Paid {
-                    undo: Undo::Revise { pg_cno: approval.pg_tid.clone() }.token(),
-                    approval,
-                })
-            }
-        };
-        match result {
-            Some(result) => Ok(result),
-            None => {
-                let why = "KICC 승인 응답을 확인할 수 없습니다 (msgAuthValue 또는 필드 불일치)";
-                let undo = match state.purpose {
-                    WindowPurpose::Payment => Undo::Revise { pg_cno: answer.pg_cno.clone() },
-                    WindowPurpose::BillingKey => {
-                        Undo::RemoveKey { batch_key: answer.payment_info.card_info.card_no.clone() }
-                    }
-                };
-                let confirmed = self.undo(channel, secret, undo).await;
-                Err(ConnectorError::Unknown(format!(
-                    "{why}; KICC의 승인을 {}",
-                    if confirmed { "취소했습니다" } else { "취소하지 못했습니다" }
-                )))
-            }
-        }
+        // The approval and whatever must follow it (checking, or cancelling what cannot be
+        // kept) run in a task of their own: the service giving up on this call at its PG
+        // timeout must not stop the cancel of money KICC holds.
+        let (this, channel, secret) = (self.clone(), channel.clone(), secret.to_owned());
+        tokio::spawn(async move { this.approve_window(&channel, &secret, state, body).await })
+            .await
+            .unwrap_or_else(|err| {
+                Err(ConnectorError::Unknown(format!("KICC 승인 작업 실패: {err}")))
+            })
     }
 
     async fn net_cancel(

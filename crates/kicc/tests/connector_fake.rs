@@ -590,3 +590,31 @@ async fn the_fake_refuses_what_kicc_refuses() {
         .unwrap();
     assert_eq!(form["resCd"], "A102");
 }
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_stop_the_cancel_of_a_lost_approval() {
+    let kicc = start().await;
+    kicc.fake.set_faults(Faults { timeout_after_commit: 1, ..Faults::default() });
+    let order = window_order(WindowPurpose::Payment, 6100);
+    let start = kicc.connector.begin_window(&kicc.channel, &order).await.unwrap();
+    let Handoff::Redirect { url } = &start.handoff else { panic!("{:?}", start.handoff) };
+    let (_, fields) = browse(url, &card_form(GOOD_CARD)).await;
+    let ret = WindowReturn { fields, state: start.state, order };
+    // The service stops waiting long before the connector's own timeout (1 s) passes.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        kicc.impatient.complete_window(&kicc.channel, ret),
+    )
+    .await;
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    // The approval KICC committed is still found and cancelled.
+    for _ in 0..100 {
+        let ledger = kicc.fake.ledger();
+        if ledger["transactions"][0]["balance"] == 0 {
+            assert_eq!(ledger["transactions"][0]["amount"], 6100);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the lost approval was not cancelled: {}", kicc.fake.ledger());
+}
