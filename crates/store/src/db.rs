@@ -519,6 +519,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "idempotency_lease", include_str!("../migrations/0007_idempotency_lease.sql")),
     (10, "channel_keys", include_str!("../migrations/0010_channel_keys.sql")),
     (11, "cancel_inquiry", include_str!("../migrations/0011_cancel_inquiry.sql")),
+    (13, "console", include_str!("../migrations/0013_console.sql")),
 ];
 
 /// Binds `params` in order.
