@@ -2,6 +2,7 @@
 
 mod admin;
 mod serve;
+mod users;
 mod webhooks;
 mod worker;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Webhook deliveries: list them with their attempts, resend one.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Console users (the web console at /console).
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 impl Cli {
@@ -56,6 +60,7 @@ impl Cli {
             Command::Vault(command) => command.run(&data).await,
             Command::Worker(args) => worker::run(&data, args).await,
             Command::Webhooks(command) => command.run(&data).await,
+            Command::User(command) => command.run(&data).await,
         }
     }
 }
