@@ -98,7 +98,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("mid", "PG상점아이디 (MID)", "PG merchant ID (MID)"),
     ("endpoint", "PG 접속 주소 (endpoint)", "PG endpoint"),
     ("secrets", "PG 키", "PG keys"),
-    ("secrets_hint", "저장된 키는 가려서 보여 줍니다. 바꿀 키만 새로 입력하세요. 비워 두면 그대로 둡니다.", "Stored keys are shown masked. Type only the keys to replace; empty fields keep them."),
+    (
+        "secrets_hint",
+        "저장된 키는 가려서 보여 줍니다. 바꿀 키만 새로 입력하세요. 비워 두면 그대로 둡니다.",
+        "Stored keys are shown masked. Type only the keys to replace; empty fields keep them.",
+    ),
     ("secret_sign_key", "웹표준결제 signKey", "Web standard payment signKey"),
     ("secret_merchant_key", "빌링용 merchantKey", "Billing merchantKey"),
     ("secret_iniapi_key", "INIAPI key", "INIAPI key"),
@@ -119,8 +123,16 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("rest_api_key", "REST API 키", "REST API key"),
     ("rest_api_secret", "REST API secret", "REST API secret"),
     ("regenerate_secret", "REST API secret 재발급", "Regenerate the REST API secret"),
-    ("confirm_regenerate", "새 secret을 발급하면 지금 secret과 발급된 토큰은 바로 쓸 수 없게 됩니다. 계속할까요?", "The current secret and its tokens stop working at once. Continue?"),
-    ("secret_shown_once", "이 secret은 지금 한 번만 보여 줍니다. 바로 보관하세요:", "This secret is shown this once. Keep it now:"),
+    (
+        "confirm_regenerate",
+        "새 secret을 발급하면 지금 secret과 발급된 토큰은 바로 쓸 수 없게 됩니다. 계속할까요?",
+        "The current secret and its tokens stop working at once. Continue?",
+    ),
+    (
+        "secret_shown_once",
+        "이 secret은 지금 한 번만 보여 줍니다. 바로 보관하세요:",
+        "This secret is shown this once. Keep it now:",
+    ),
     ("webhook", "웹훅(Notification)", "Webhook (notification)"),
     ("webhook_url", "웹훅 URL", "Webhook URL"),
     ("webhook_format", "웹훅 형식", "Webhook format"),
@@ -162,12 +174,20 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("fail_reason", "실패 사유", "Failure reason"),
     ("webhooks_sent", "보낸 웹훅", "Webhooks sent"),
     ("cancel_payment", "결제취소", "Cancel payment"),
-    ("viewer_note", "조회 전용 계정은 결제를 취소할 수 없습니다.", "A viewer account cannot cancel payments."),
+    (
+        "viewer_note",
+        "조회 전용 계정은 결제를 취소할 수 없습니다.",
+        "A viewer account cannot cancel payments.",
+    ),
     ("cancellable", "취소 가능 금액", "Cancellable"),
     ("cancel_amount", "취소 금액 (원)", "Amount to cancel (KRW)"),
     ("full_cancel_hint", "비우면 전액 취소", "empty: cancel all"),
     ("cancel_reason", "취소 사유", "Reason"),
-    ("confirm_cancel", "결제를 취소할까요? 되돌릴 수 없습니다.", "Cancel this payment? This cannot be undone."),
+    (
+        "confirm_cancel",
+        "결제를 취소할까요? 되돌릴 수 없습니다.",
+        "Cancel this payment? This cannot be undone.",
+    ),
     // 웹훅
     ("webhook_id", "웹훅 ID", "Webhook id"),
     ("delivery_state", "전송 상태", "Delivery"),
@@ -182,7 +202,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("channel", "PG 채널", "PG channel"),
     ("payments_with_key", "이 빌링키로 한 결제", "Payments with this key"),
     ("delete_key", "빌링키 삭제", "Delete the billing key"),
-    ("delete_key_hint", "삭제하면 이 키로 결제할 수 없고 예약된 결제도 취소됩니다.", "Once deleted the key cannot be charged, and its scheduled payments are revoked."),
+    (
+        "delete_key_hint",
+        "삭제하면 이 키로 결제할 수 없고 예약된 결제도 취소됩니다.",
+        "Once deleted the key cannot be charged, and its scheduled payments are revoked.",
+    ),
     ("confirm_delete_key", "빌링키를 삭제할까요?", "Delete this billing key?"),
     // 예약결제
     ("upcoming", "예정된 결제", "Upcoming"),
@@ -218,7 +242,11 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("approved_30d", "최근 30일 승인 건수", "Approvals, last 30 days"),
     ("approval_rate", "승인율", "Approval rate"),
     ("daily_volume", "일별 결제금액 (최근 30일, KST)", "Daily volume (last 30 days, KST)"),
-    ("daily_approval_rate", "일별 승인율 (최근 30일, KST)", "Daily approval rate (last 30 days, KST)"),
+    (
+        "daily_approval_rate",
+        "일별 승인율 (최근 30일, KST)",
+        "Daily approval rate (last 30 days, KST)",
+    ),
     ("recent_failures", "최근 실패", "Recent failures"),
     ("no_failures", "최근 실패한 결제가 없습니다.", "No recent failures."),
     // 가맹점 관리
@@ -228,23 +256,51 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("merchant_created", "가맹점을 만들었습니다.", "Merchant created."),
     // Messages from handlers.
     ("msg_bad_login", "이메일 또는 비밀번호가 올바르지 않습니다.", "Wrong email or password."),
-    ("msg_locked", "로그인 실패가 너무 많습니다. 잠시 후 다시 시도하세요.", "Too many failed sign-ins. Try again later."),
-    ("msg_bad_form", "만료된 양식입니다. 페이지를 새로 고친 뒤 다시 시도하세요.", "This form expired. Reload the page and try again."),
+    (
+        "msg_locked",
+        "로그인 실패가 너무 많습니다. 잠시 후 다시 시도하세요.",
+        "Too many failed sign-ins. Try again later.",
+    ),
+    (
+        "msg_bad_form",
+        "만료된 양식입니다. 페이지를 새로 고친 뒤 다시 시도하세요.",
+        "This form expired. Reload the page and try again.",
+    ),
     ("msg_forbidden", "권한이 없습니다", "Not allowed"),
-    ("msg_forbidden_detail", "조회 전용 계정은 아무것도 바꿀 수 없습니다.", "A viewer account cannot change anything."),
+    (
+        "msg_forbidden_detail",
+        "조회 전용 계정은 아무것도 바꿀 수 없습니다.",
+        "A viewer account cannot change anything.",
+    ),
     ("msg_csrf", "요청을 확인할 수 없습니다", "Request refused"),
-    ("msg_csrf_detail", "양식의 보안 토큰이 맞지 않습니다. 페이지를 새로 고친 뒤 다시 시도하세요.", "The form's security token does not match. Reload the page and try again."),
+    (
+        "msg_csrf_detail",
+        "양식의 보안 토큰이 맞지 않습니다. 페이지를 새로 고친 뒤 다시 시도하세요.",
+        "The form's security token does not match. Reload the page and try again.",
+    ),
     ("msg_not_found", "찾을 수 없습니다", "Not found"),
-    ("msg_not_found_detail", "이 주소에는 보여 드릴 것이 없습니다.", "There is nothing to show at this address."),
+    (
+        "msg_not_found_detail",
+        "이 주소에는 보여 드릴 것이 없습니다.",
+        "There is nothing to show at this address.",
+    ),
     ("msg_unavailable", "잠시 후 다시 시도하세요", "Try again shortly"),
-    ("msg_unavailable_detail", "데이터베이스가 응답하지 않습니다.", "The database does not answer."),
+    (
+        "msg_unavailable_detail",
+        "데이터베이스가 응답하지 않습니다.",
+        "The database does not answer.",
+    ),
     ("msg_saved", "저장했습니다.", "Saved."),
     ("msg_channel_removed", "PG설정을 삭제했습니다.", "PG setting removed."),
     ("msg_cancelled", "결제를 취소했습니다.", "Payment cancelled."),
     ("msg_key_deleted", "빌링키를 삭제했습니다.", "Billing key deleted."),
     ("msg_revoked", "예약결제를 취소했습니다.", "Schedule revoked."),
     ("msg_resent", "웹훅을 다시 보내도록 예약했습니다.", "Webhook queued again."),
-    ("msg_bad_amount", "취소 금액은 숫자(원)로 입력하세요.", "Type the amount in won, digits only."),
+    (
+        "msg_bad_amount",
+        "취소 금액은 숫자(원)로 입력하세요.",
+        "Type the amount in won, digits only.",
+    ),
     ("msg_bad_date", "날짜 형식이 올바르지 않습니다 (YYYY-MM-DD).", "Dates are YYYY-MM-DD."),
 ];
 
@@ -289,7 +345,10 @@ mod tests {
             keys.push(format!("audit_{action}"));
         }
         for key in &keys {
-            assert!(TEXTS.iter().any(|(k, ko, en)| k == key && !ko.is_empty() && !en.is_empty()), "no text for {key}");
+            assert!(
+                TEXTS.iter().any(|(k, ko, en)| k == key && !ko.is_empty() && !en.is_empty()),
+                "no text for {key}"
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for (key, _, _) in TEXTS {

@@ -61,15 +61,24 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::sign_out))
         .route("/lang", get(login::switch_language))
-        .route("/static/console.css", get(|| async { render::asset("text/css; charset=utf-8", render::CSS) }))
-        .route("/static/console.js", get(|| async { render::asset("text/javascript; charset=utf-8", render::JS) }))
+        .route(
+            "/static/console.css",
+            get(|| async { render::asset("text/css; charset=utf-8", render::CSS) }),
+        )
+        .route(
+            "/static/console.js",
+            get(|| async { render::asset("text/javascript; charset=utf-8", render::JS) }),
+        )
         .route("/merchants", get(merchants::list).post(merchants::create))
         .route(&m(""), get(dashboard::page))
         .route(&m("/settings"), get(settings::pg_tab))
         .route(&m("/settings/account"), get(settings::account_tab))
         .route(&m("/settings/channels/new"), get(settings::new_channel))
         .route(&m("/settings/channels"), post(settings::add_channel))
-        .route(&m("/settings/channels/{id}"), get(settings::edit_channel).post(settings::save_channel))
+        .route(
+            &m("/settings/channels/{id}"),
+            get(settings::edit_channel).post(settings::save_channel),
+        )
         .route(&m("/settings/channels/{id}/delete"), post(settings::remove_channel))
         .route(&m("/settings/secret"), post(settings::regenerate_secret))
         .route(&m("/settings/webhook"), post(settings::save_webhook))

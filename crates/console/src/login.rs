@@ -16,7 +16,9 @@ use openimp_core::ids::random_hex;
 use crate::accounts::{self, SignIn};
 use crate::i18n::{text, Lang};
 use crate::render;
-use crate::session::{self, cookie, is_https, set_cookie, Refusal, Signed, LANG_COOKIE, LOGIN_CSRF_COOKIE};
+use crate::session::{
+    self, cookie, is_https, set_cookie, Refusal, Signed, LANG_COOKIE, LOGIN_CSRF_COOKIE,
+};
 use crate::ConsoleState;
 
 fn login_form(
@@ -37,10 +39,9 @@ fn login_form(
         error => error.map(|key| text(lang, key)),
     };
     let mut response = render::render(&state.templates, status, "login.html", context);
-    response.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, is_https(state, headers)),
-    );
+    response
+        .headers_mut()
+        .append(SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, is_https(state, headers)));
     response
 }
 
@@ -59,7 +60,13 @@ pub async fn submit(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !session::same_secret(field("csrf"), expected) {
-        return login_form(&state, &headers, StatusCode::FORBIDDEN, field("email"), Some("msg_bad_form"));
+        return login_form(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            field("email"),
+            Some("msg_bad_form"),
+        );
     }
     let address = extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
     let outcome = accounts::sign_in(
@@ -73,11 +80,23 @@ pub async fn submit(
     let user = match outcome {
         Ok(SignIn::Ok(user)) => user,
         Ok(SignIn::Refused) => {
-            return login_form(&state, &headers, StatusCode::UNAUTHORIZED, field("email"), Some("msg_bad_login"))
+            return login_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                field("email"),
+                Some("msg_bad_login"),
+            )
         }
         Ok(SignIn::Locked) => {
             tracing::warn!(email = %accounts::normalize_email(field("email")), "console sign-in refused: locked out");
-            return login_form(&state, &headers, StatusCode::TOO_MANY_REQUESTS, field("email"), Some("msg_locked"));
+            return login_form(
+                &state,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                field("email"),
+                Some("msg_locked"),
+            );
         }
         Err(err) => {
             tracing::warn!(%err, "console sign-in failed");
@@ -124,9 +143,7 @@ pub async fn switch_language(
     let lang = query.get("to").and_then(|code| Lang::parse(code)).unwrap_or(Lang::Ko);
     let back = query
         .get("back")
-        .filter(|back| {
-            back.starts_with("/console") && !back.contains("//") && !back.contains('\\')
-        })
+        .filter(|back| back.starts_with("/console") && !back.contains("//") && !back.contains('\\'))
         .map(String::as_str)
         .unwrap_or("/console");
     let mut response = Redirect::to(back).into_response();

@@ -46,10 +46,7 @@ pub const JS: &str = include_str!("../static/console.js");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn lang_of(state: &State<'_, '_>) -> Lang {
-    state
-        .lookup("lang")
-        .and_then(|v| v.as_str().and_then(Lang::parse))
-        .unwrap_or(Lang::Ko)
+    state.lookup("lang").and_then(|v| v.as_str().and_then(Lang::parse)).unwrap_or(Lang::Ko)
 }
 
 /// The template environment, built once. Auto-escaping is on for every `.html` template.
@@ -170,7 +167,8 @@ impl Page<'_> {
     pub fn refusal(&self, env: &Environment<'static>, refusal: Refusal) -> Response {
         let lang = self.signed.lang;
         let (status, heading, message) = refusal_texts(refusal);
-        let extra = minijinja::context! { heading => text(lang, heading), message => text(lang, message) };
+        let extra =
+            minijinja::context! { heading => text(lang, heading), message => text(lang, message) };
         self.render(env, status, "error.html", extra)
     }
 }

@@ -109,10 +109,11 @@ impl FromRequestParts<ConsoleState> for Signed {
         let to_login = || Redirect::to("/console/login").into_response();
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
         let hash = token_hash(token);
-        let found = console::session_user(&state.gateway.db, &hash, now()).await.map_err(|err| {
-            tracing::warn!(%err, "console session lookup failed");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        })?;
+        let found =
+            console::session_user(&state.gateway.db, &hash, now()).await.map_err(|err| {
+                tracing::warn!(%err, "console session lookup failed");
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            })?;
         let Some((session, user)) = found else { return Err(to_login()) };
         let Some(role) = Role::parse(&user.role) else { return Err(to_login()) };
         Ok(Signed {
@@ -193,8 +194,6 @@ pub async fn end(state: &ConsoleState, signed: &Signed) -> Response {
         tracing::warn!(%err, "could not delete a console session");
     }
     let mut response = Redirect::to("/console/login").into_response();
-    response
-        .headers_mut()
-        .append(SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, signed.secure));
+    response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, signed.secure));
     response
 }

@@ -445,7 +445,8 @@ impl Gateway {
         let attempted_at = now_millis();
         let started = Instant::now();
         let (payload, content_type) = body(&row);
-        let outcome = self.send_signed(&row.merchant_id, &row.url, &row.id, payload, content_type).await;
+        let outcome =
+            self.send_signed(&row.merchant_id, &row.url, &row.id, payload, content_type).await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let attempt_no = row.attempts + 1;
         let round = row.round_attempts + 1;

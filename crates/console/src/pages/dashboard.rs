@@ -40,21 +40,31 @@ pub async fn page(
     let from = first * 86400 - KST_OFFSET_SECS;
     let to = (today + 1) * 86400 - KST_OFFSET_SECS;
     let found = console::daily_volume(&state.gateway.db, scope.code(), from, to).await;
-    let Ok(found) = found else { return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable) };
+    let Ok(found) = found else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
+    };
     let days: Vec<DailyVolume> = (first..=today)
         .map(|day| {
-            found.iter().find(|d| d.day == day).cloned().unwrap_or(DailyVolume { day, ..DailyVolume::default() })
+            found
+                .iter()
+                .find(|d| d.day == day)
+                .cloned()
+                .unwrap_or(DailyVolume { day, ..DailyVolume::default() })
         })
         .collect();
     let failed = PaymentFilter { status: Some("failed".to_owned()), ..PaymentFilter::default() };
-    let failures = match payments::list(&state.gateway.db, scope.code(), &failed, Sorting::StartedDesc, 1, 10).await {
-        Ok((rows, _)) => state.gateway.payment_views(&rows).await.unwrap_or_default(),
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
-    };
+    let failures =
+        match payments::list(&state.gateway.db, scope.code(), &failed, Sorting::StartedDesc, 1, 10)
+            .await
+        {
+            Ok((rows, _)) => state.gateway.payment_views(&rows).await.unwrap_or_default(),
+            Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+        };
     let total_amount: i64 = days.iter().map(|d| d.approved_amount).sum();
     let total_approved: i64 = days.iter().map(|d| d.approved).sum();
     let total_failed: i64 = days.iter().map(|d| d.failed).sum();
-    let rate_text = rate(total_approved, total_failed).map_or_else(|| "-".to_owned(), |r| format!("{r:.1}%"));
+    let rate_text =
+        rate(total_approved, total_failed).map_or_else(|| "-".to_owned(), |r| format!("{r:.1}%"));
     let extra = context! {
         total_amount => total_amount,
         total_approved => total_approved,
@@ -63,7 +73,12 @@ pub async fn page(
         rate_svg => rate_chart(signed.lang, &days),
         failures => failures,
     };
-    frame(&signed, &scope, "dashboard", &uri, None).render(&state.templates, StatusCode::OK, "dashboard.html", extra)
+    frame(&signed, &scope, "dashboard", &uri, None).render(
+        &state.templates,
+        StatusCode::OK,
+        "dashboard.html",
+        extra,
+    )
 }
 
 /// Approved of settled attempts, in percent; None when nothing settled.
@@ -87,10 +102,23 @@ fn frame_svg(label: &str, top_label: &str) -> String {
         escape(label)
     );
     let bottom = HEIGHT - BOTTOM;
-    svg.push_str(&format!("<line class=\"axis\" x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\"/>"));
-    svg.push_str(&format!("<line class=\"axis\" x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\"/>", WIDTH - RIGHT));
-    svg.push_str(&format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", LEFT - 4.0, TOP + 8.0, escape(top_label)));
-    svg.push_str(&format!("<text x=\"{}\" y=\"{bottom}\" text-anchor=\"end\">0</text>", LEFT - 4.0));
+    svg.push_str(&format!(
+        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\"/>"
+    ));
+    svg.push_str(&format!(
+        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\"/>",
+        WIDTH - RIGHT
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+        LEFT - 4.0,
+        TOP + 8.0,
+        escape(top_label)
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{}\" y=\"{bottom}\" text-anchor=\"end\">0</text>",
+        LEFT - 4.0
+    ));
     svg
 }
 
@@ -155,7 +183,16 @@ pub fn rate_chart(lang: Lang, days: &[DailyVolume]) -> String {
             let percent = rate(day.approved, day.failed)?;
             let x = LEFT + width * (i as f64 + 0.5);
             let y = HEIGHT - BOTTOM - plot * percent / 100.0;
-            Some((x, y, format!("{} {percent:.1}% ({}/{})", day_label(day.day), day.approved, day.approved + day.failed)))
+            Some((
+                x,
+                y,
+                format!(
+                    "{} {percent:.1}% ({}/{})",
+                    day_label(day.day),
+                    day.approved,
+                    day.approved + day.failed
+                ),
+            ))
         })
         .collect();
     if points.len() > 1 {

@@ -11,14 +11,17 @@ use axum::Form;
 use minijinja::context;
 use openimp_core::time::now;
 use openimp_core::wire::Paged;
-use openimp_core::ApiError;
 use openimp_core::wire::ScheduleResult;
+use openimp_core::ApiError;
 use openimp_service::schedule::view;
 use openimp_store::customers;
 use openimp_store::schedules::{self, ScheduleFilter};
 
 use super::settings::done_notice;
-use super::{frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change, see_other, FormFields, PAGE_SIZE};
+use super::{
+    frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change,
+    see_other, FormFields, PAGE_SIZE,
+};
 use crate::audit;
 use crate::i18n::text;
 use crate::pages::payments::urlencode;
@@ -43,17 +46,23 @@ pub async fn list(
     };
     let search = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
     let page = page_number(&query);
-    let (rows, total) = match customers::list(&state.gateway.db, scope.code(), search, page, PAGE_SIZE).await {
-        Ok(found) => found,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
-    };
+    let (rows, total) =
+        match customers::list(&state.gateway.db, scope.code(), search, page, PAGE_SIZE).await {
+            Ok(found) => found,
+            Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+        };
     let keys: Vec<_> = rows.iter().map(openimp_service::view::customer).collect();
     let extra = context! {
         paged => Paged::new(keys, total, page, PAGE_SIZE),
         q => search.unwrap_or(""),
         query => query_without_page(&query),
     };
-    frame(&signed, &scope, "billing_keys", &uri, None).render(&state.templates, StatusCode::OK, "billing_keys.html", extra)
+    frame(&signed, &scope, "billing_keys", &uri, None).render(
+        &state.templates,
+        StatusCode::OK,
+        "billing_keys.html",
+        extra,
+    )
 }
 
 async fn schedules_of(
@@ -61,7 +70,8 @@ async fn schedules_of(
     scope: &Scope,
     filter: ScheduleFilter,
 ) -> Result<Vec<ScheduleResult>, openimp_store::StoreError> {
-    let (rows, _) = schedules::list(&state.gateway.db, scope.code(), &filter, 1, SCHEDULES_SHOWN).await?;
+    let (rows, _) =
+        schedules::list(&state.gateway.db, scope.code(), &filter, 1, SCHEDULES_SHOWN).await?;
     Ok(rows.iter().map(view).collect())
 }
 
@@ -82,7 +92,8 @@ pub async fn page(
         Ok(None) => return super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
         Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
     };
-    let payments = match state.gateway.billing_key_payments(&scope.id, &customer_uid, 1, 100).await {
+    let payments = match state.gateway.billing_key_payments(&scope.id, &customer_uid, 1, 100).await
+    {
         Ok(paged) => paged.list,
         Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
     };
@@ -103,7 +114,12 @@ pub async fn page(
         payments => payments,
         schedules => schedules,
     };
-    frame(&signed, &scope, "billing_keys", &uri, None).render(&state.templates, StatusCode::OK, "billing_key.html", extra)
+    frame(&signed, &scope, "billing_keys", &uri, None).render(
+        &state.templates,
+        StatusCode::OK,
+        "billing_key.html",
+        extra,
+    )
 }
 
 /// `POST .../billing-keys/{customer_uid}/delete`.
@@ -120,14 +136,28 @@ pub async fn delete(
     };
     match state.gateway.delete_billing_key(&scope.id, &customer_uid).await {
         Ok(key) => {
-            let detail = format!("{} {}.{}", key.card_number.as_deref().unwrap_or("-"), key.pg_provider, key.pg_id);
-            audit::record(&state, &signed, Some(scope.code()), "billing_key.delete", &customer_uid, detail).await;
+            let detail = format!(
+                "{} {}.{}",
+                key.card_number.as_deref().unwrap_or("-"),
+                key.pg_provider,
+                key.pg_id
+            );
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "billing_key.delete",
+                &customer_uid,
+                detail,
+            )
+            .await;
             see_other(&format!("/console/m/{}/billing-keys?done=key_deleted", scope.code()))
         }
         Err(ApiError::NotFound(_)) => super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
         Err(err) => {
             let notice = Some(Notice::error(message(&err)));
-            let page_uri: Uri = format!("/console/m/{}/billing-keys", scope.code()).parse().unwrap_or(uri);
+            let page_uri: Uri =
+                format!("/console/m/{}/billing-keys", scope.code()).parse().unwrap_or(uri);
             frame(&signed, &scope, "billing_keys", &page_uri, notice).render(
                 &state.templates,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -182,7 +212,12 @@ pub async fn schedules(
         return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
     };
     let extra = context! { upcoming => upcoming, executed => executed, revoked => revoked, q => query.clone() };
-    frame(&signed, &scope, "schedules", &uri, notice).render(&state.templates, StatusCode::OK, "schedules.html", extra)
+    frame(&signed, &scope, "schedules", &uri, notice).render(
+        &state.templates,
+        StatusCode::OK,
+        "schedules.html",
+        extra,
+    )
 }
 
 async fn render_schedule(
@@ -195,7 +230,12 @@ async fn render_schedule(
     status: StatusCode,
 ) -> Response {
     match state.gateway.get_schedule(&scope.id, merchant_uid).await {
-        Ok(schedule) => frame(signed, scope, "schedules", uri, notice).render(&state.templates, status, "schedule.html", context! { s => schedule }),
+        Ok(schedule) => frame(signed, scope, "schedules", uri, notice).render(
+            &state.templates,
+            status,
+            "schedule.html",
+            context! { s => schedule },
+        ),
         Err(ApiError::NotFound(_)) => super::refuse(state, signed, uri.path(), Refusal::NotFound),
         Err(_) => super::refuse(state, signed, uri.path(), Refusal::Unavailable),
     }
@@ -232,15 +272,34 @@ pub async fn revoke(
     let page_path = format!("/console/m/{}/schedules/{}", scope.code(), urlencode(&merchant_uid));
     match state.gateway.unschedule(&scope.id, None, vec![merchant_uid.clone()]).await {
         Ok(revoked) => {
-            let detail = revoked.first().map_or_else(String::new, |s| format!("{} KRW, customer_uid {}", s.amount, s.customer_uid));
-            audit::record(&state, &signed, Some(scope.code()), "schedule.revoke", &merchant_uid, detail).await;
+            let detail = revoked.first().map_or_else(String::new, |s| {
+                format!("{} KRW, customer_uid {}", s.amount, s.customer_uid)
+            });
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "schedule.revoke",
+                &merchant_uid,
+                detail,
+            )
+            .await;
             see_other(&format!("{page_path}?done=revoked"))
         }
         Err(ApiError::NotFound(_)) => super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
         Err(err) => {
             let page_uri: Uri = page_path.parse().unwrap_or(uri);
             let notice = Some(Notice::error(message(&err)));
-            render_schedule(&state, &signed, &scope, &merchant_uid, &page_uri, notice, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_schedule(
+                &state,
+                &signed,
+                &scope,
+                &merchant_uid,
+                &page_uri,
+                notice,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }

@@ -31,7 +31,12 @@ async fn render_list(
         .map(|m| serde_json::json!({"imp_code": m.imp_code, "name": m.name, "imp_key": m.imp_key, "created_at": m.created_at}))
         .collect();
     let page = Page { signed, scope: None, nav: "merchants", path: path_and_query(uri), notice };
-    page.render(&state.templates, status, "merchants.html", context! { merchants => rows, created => created })
+    page.render(
+        &state.templates,
+        status,
+        "merchants.html",
+        context! { merchants => rows, created => created },
+    )
 }
 
 /// `GET /console/merchants` (operators only; others get 404, as for any page not theirs).
@@ -57,9 +62,21 @@ pub async fn create(
         return refuse(&state, &signed, uri.path(), refusal);
     }
     let name = field(&form, "name").unwrap_or("").to_owned();
-    match state.gateway.create_merchant(NewMerchant { name: name.clone(), imp_key: None, imp_secret: None }).await {
+    match state
+        .gateway
+        .create_merchant(NewMerchant { name: name.clone(), imp_key: None, imp_secret: None })
+        .await
+    {
         Ok(credentials) => {
-            audit::record(&state, &signed, Some(&credentials.imp_code), "merchant.create", &credentials.imp_code, name).await;
+            audit::record(
+                &state,
+                &signed,
+                Some(&credentials.imp_code),
+                "merchant.create",
+                &credentials.imp_code,
+                name,
+            )
+            .await;
             let created = serde_json::json!({
                 "imp_code": credentials.imp_code,
                 "imp_key": credentials.imp_key,

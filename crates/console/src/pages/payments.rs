@@ -16,7 +16,10 @@ use openimp_store::payments::{self, PaymentFilter, Sorting};
 use openimp_store::webhooks::OutboxFilter;
 
 use super::settings::{done_notice, PROVIDERS};
-use super::{field, frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change, see_other, FormFields, PAGE_SIZE};
+use super::{
+    field, frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change,
+    see_other, FormFields, PAGE_SIZE,
+};
 use crate::audit;
 use crate::i18n::text;
 use crate::render::Notice;
@@ -24,7 +27,8 @@ use crate::session::{Refusal, Scope, Signed};
 use crate::ConsoleState;
 
 /// The pay methods a search can pick.
-const PAY_METHODS: &[&str] = &["card", "trans", "vbank", "phone", "kakaopay", "naverpay", "payco", "tosspay"];
+const PAY_METHODS: &[&str] =
+    &["card", "trans", "vbank", "phone", "kakaopay", "naverpay", "payco", "tosspay"];
 
 /// `GET .../payments`.
 pub async fn list(
@@ -53,7 +57,8 @@ pub async fn list(
     let from = date("from");
     // The end date is inclusive: up to the last second of that KST day.
     let to = date("to").map(|start| start + 86_399);
-    let status = get("status").filter(|s| ["ready", "paid", "failed", "cancelled"].contains(&s.as_str()));
+    let status =
+        get("status").filter(|s| ["ready", "paid", "failed", "cancelled"].contains(&s.as_str()));
     let filter = PaymentFilter {
         merchant_uid: get("merchant_uid"),
         imp_uid: get("imp_uid"),
@@ -68,7 +73,15 @@ pub async fn list(
         },
     };
     let page = page_number(&query);
-    let found = payments::list(&state.gateway.db, scope.code(), &filter, Sorting::StartedDesc, page, PAGE_SIZE).await;
+    let found = payments::list(
+        &state.gateway.db,
+        scope.code(),
+        &filter,
+        Sorting::StartedDesc,
+        page,
+        PAGE_SIZE,
+    )
+    .await;
     let (rows, total) = match found {
         Ok(found) => found,
         Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
@@ -84,7 +97,12 @@ pub async fn list(
         pay_methods => PAY_METHODS,
         providers => PROVIDERS,
     };
-    frame(&signed, &scope, "payments", &uri, notice).render(&state.templates, StatusCode::OK, "payments.html", extra)
+    frame(&signed, &scope, "payments", &uri, notice).render(
+        &state.templates,
+        StatusCode::OK,
+        "payments.html",
+        extra,
+    )
 }
 
 /// Renders a payment's page (also after a refused cancel, with its message).
@@ -106,7 +124,13 @@ async fn render_payment(
     };
     let attempts = match state
         .gateway
-        .find_all_payments(&scope.id, &payment.merchant_uid, None, Sorting::StartedAsc, openimp_service::lookup::Page { page: 1, limit: 100 })
+        .find_all_payments(
+            &scope.id,
+            &payment.merchant_uid,
+            None,
+            Sorting::StartedAsc,
+            openimp_service::lookup::Page { page: 1, limit: 100 },
+        )
         .await
     {
         Ok(paged) => paged.list,
@@ -129,7 +153,12 @@ async fn render_payment(
         show_resend => false,
         balance => balance,
     };
-    frame(signed, scope, "payments", uri, notice).render(&state.templates, status, "payment.html", extra)
+    frame(signed, scope, "payments", uri, notice).render(
+        &state.templates,
+        status,
+        "payment.html",
+        extra,
+    )
 }
 
 /// `GET .../payments/{imp_uid}`.
@@ -162,13 +191,24 @@ pub async fn cancel(
         Ok(scope) => scope,
         Err(refused) => return refused,
     };
-    let page_uri: Uri = format!("/console/m/{}/payments/{}", scope.code(), urlencode(&imp_uid)).parse().unwrap_or(uri);
+    let page_uri: Uri = format!("/console/m/{}/payments/{}", scope.code(), urlencode(&imp_uid))
+        .parse()
+        .unwrap_or(uri);
     let number = |name: &str| field(&form, name).map(|v| v.replace(',', "").parse::<i64>());
     let (amount, checksum) = match (number("amount").transpose(), number("checksum").transpose()) {
         (Ok(amount), Ok(checksum)) => (amount, checksum),
         _ => {
             let notice = Some(Notice::error(text(signed.lang, "msg_bad_amount")));
-            return render_payment(&state, &signed, &scope, &imp_uid, &page_uri, notice, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render_payment(
+                &state,
+                &signed,
+                &scope,
+                &imp_uid,
+                &page_uri,
+                notice,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
     };
     let reason = field(&form, "reason").map(str::to_owned);
@@ -187,7 +227,8 @@ pub async fn cancel(
                 if payment.status == "cancelled" { "now fully cancelled" } else { "partial" },
                 reason.as_deref().unwrap_or("취소요청")
             );
-            audit::record(&state, &signed, Some(scope.code()), "payment.cancel", &imp_uid, detail).await;
+            audit::record(&state, &signed, Some(scope.code()), "payment.cancel", &imp_uid, detail)
+                .await;
             see_other(&format!("{}?done=cancelled", page_uri.path()))
         }
         Err(err @ openimp_core::ApiError::NotFound(_)) => {
@@ -196,7 +237,16 @@ pub async fn cancel(
         }
         Err(err) => {
             let notice = Some(Notice::error(message(&err)));
-            render_payment(&state, &signed, &scope, &imp_uid, &page_uri, notice, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_payment(
+                &state,
+                &signed,
+                &scope,
+                &imp_uid,
+                &page_uri,
+                notice,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }

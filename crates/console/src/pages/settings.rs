@@ -85,7 +85,10 @@ async fn render_pg_tab(
 ) -> Response {
     let channels = match state.gateway.list_channels(scope.code()).await {
         Ok(channels) => channels,
-        Err(err) => return frame(signed, scope, "settings", uri, None).refusal(&state.templates, refusal_of(&err)),
+        Err(err) => {
+            return frame(signed, scope, "settings", uri, None)
+                .refusal(&state.templates, refusal_of(&err))
+        }
     };
     let extra = context! {
         tab => "pg",
@@ -93,7 +96,12 @@ async fn render_pg_tab(
         provider_names => provider_names(),
         secret_labels => secret_labels(signed.lang),
     };
-    frame(signed, scope, "settings", uri, notice).render(&state.templates, status, "settings.html", extra)
+    frame(signed, scope, "settings", uri, notice).render(
+        &state.templates,
+        status,
+        "settings.html",
+        extra,
+    )
 }
 
 fn refusal_of(err: &openimp_core::ApiError) -> Refusal {
@@ -142,7 +150,9 @@ impl ChannelFormValues {
 fn typed_secrets(form: &FormFields) -> BTreeMap<String, String> {
     SECRET_FIELDS
         .iter()
-        .filter_map(|(name, _)| field(form, name).map(|value| ((*name).to_owned(), value.to_owned())))
+        .filter_map(|(name, _)| {
+            field(form, name).map(|value| ((*name).to_owned(), value.to_owned()))
+        })
         .collect()
 }
 
@@ -169,7 +179,12 @@ fn render_channel_form(
         masked => masked,
         supports_endpoint => SUPPORTS_ENDPOINT,
     };
-    frame(signed, scope, "settings", uri, notice).render(&state.templates, status, "channel_form.html", extra)
+    frame(signed, scope, "settings", uri, notice).render(
+        &state.templates,
+        status,
+        "channel_form.html",
+        extra,
+    )
 }
 
 /// `GET .../settings/channels/new`: PG사 추가.
@@ -221,19 +236,45 @@ pub async fn add_channel(
         Ok(added) => {
             let detail = format!(
                 "{}.{} test_mode={} default={} keyed_billing={} secrets=[{}]",
-                added.pg_provider, added.mid, added.test_mode, added.is_default, added.keyed_billing, secret_names.join(",")
+                added.pg_provider,
+                added.mid,
+                added.test_mode,
+                added.is_default,
+                added.keyed_billing,
+                secret_names.join(",")
             );
-            audit::record(&state, &signed, Some(scope.code()), "channel.add", &added.channel_key, detail).await;
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "channel.add",
+                &added.channel_key,
+                detail,
+            )
+            .await;
             see_other(&format!("/console/m/{}/settings?done=saved", scope.code()))
         }
         Err(err) => {
             let notice = Some(Notice::error(message(&err)));
-            render_channel_form(&state, &signed, &scope, &uri, None, &values, notice, StatusCode::UNPROCESSABLE_ENTITY)
+            render_channel_form(
+                &state,
+                &signed,
+                &scope,
+                &uri,
+                None,
+                &values,
+                notice,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
     }
 }
 
-async fn find_channel(state: &ConsoleState, scope: &Scope, id: &str) -> ApiResult<Option<ChannelSummary>> {
+async fn find_channel(
+    state: &ConsoleState,
+    scope: &Scope,
+    id: &str,
+) -> ApiResult<Option<ChannelSummary>> {
     Ok(state.gateway.list_channels(scope.code()).await?.into_iter().find(|c| c.id == id))
 }
 
@@ -251,7 +292,16 @@ pub async fn edit_channel(
     match find_channel(&state, &scope, &id).await {
         Ok(Some(channel)) => {
             let values = ChannelFormValues::of_channel(&channel);
-            render_channel_form(&state, &signed, &scope, &uri, Some(&channel), &values, None, StatusCode::OK)
+            render_channel_form(
+                &state,
+                &signed,
+                &scope,
+                &uri,
+                Some(&channel),
+                &values,
+                None,
+                StatusCode::OK,
+            )
         }
         Ok(None) => super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
         Err(err) => super::refuse(&state, &signed, uri.path(), refusal_of(&err)),
@@ -298,9 +348,22 @@ pub async fn save_channel(
             let replaced: Vec<String> = typed_secrets(&form).into_keys().collect();
             let detail = format!(
                 "{}.{} test_mode={} default={} keyed_billing={} replaced secrets=[{}]",
-                saved.pg_provider, saved.mid, saved.test_mode, saved.is_default, saved.keyed_billing, replaced.join(",")
+                saved.pg_provider,
+                saved.mid,
+                saved.test_mode,
+                saved.is_default,
+                saved.keyed_billing,
+                replaced.join(",")
             );
-            audit::record(&state, &signed, Some(scope.code()), "channel.edit", &saved.channel_key, detail).await;
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "channel.edit",
+                &saved.channel_key,
+                detail,
+            )
+            .await;
             see_other(&format!("/console/m/{}/settings?done=saved", scope.code()))
         }
         Err(err) => {
@@ -308,7 +371,16 @@ pub async fn save_channel(
             values.pg_provider = channel.pg_provider.clone();
             values.mid = channel.mid.clone();
             let notice = Some(Notice::error(message(&err)));
-            render_channel_form(&state, &signed, &scope, &uri, Some(&channel), &values, notice, StatusCode::UNPROCESSABLE_ENTITY)
+            render_channel_form(
+                &state,
+                &signed,
+                &scope,
+                &uri,
+                Some(&channel),
+                &values,
+                notice,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
     }
 }
@@ -333,12 +405,21 @@ pub async fn remove_channel(
     match state.gateway.remove_channel(scope.code(), &channel.pg_provider, &channel.mid).await {
         Ok(()) => {
             let detail = format!("{}.{}", channel.pg_provider, channel.mid);
-            audit::record(&state, &signed, Some(scope.code()), "channel.remove", &channel.channel_key, detail).await;
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "channel.remove",
+                &channel.channel_key,
+                detail,
+            )
+            .await;
             see_other(&format!("/console/m/{}/settings?done=removed", scope.code()))
         }
         Err(err) => {
             let notice = Some(Notice::error(message(&err)));
-            render_pg_tab(&state, &signed, &scope, &uri, notice, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_pg_tab(&state, &signed, &scope, &uri, notice, StatusCode::UNPROCESSABLE_ENTITY)
+                .await
         }
     }
 }
@@ -378,7 +459,12 @@ async fn render_account_tab(
         new_secret => extras.new_secret,
         test => extras.test,
     };
-    frame(signed, scope, "settings", uri, extras.notice).render(&state.templates, status, "settings.html", extra)
+    frame(signed, scope, "settings", uri, extras.notice).render(
+        &state.templates,
+        status,
+        "settings.html",
+        extra,
+    )
 }
 
 /// `GET .../settings/account`.
@@ -393,7 +479,8 @@ pub async fn account_tab(
         Ok(scope) => scope,
         Err(refused) => return refused,
     };
-    let extras = AccountExtras { notice: done_notice(signed.lang, &query), ..AccountExtras::default() };
+    let extras =
+        AccountExtras { notice: done_notice(signed.lang, &query), ..AccountExtras::default() };
     render_account_tab(&state, &signed, &scope, &uri, extras, StatusCode::OK).await
 }
 
@@ -409,16 +496,39 @@ pub async fn regenerate_secret(
         Ok(scope) => scope,
         Err(refused) => return refused,
     };
-    let account_uri: Uri = format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
+    let account_uri: Uri =
+        format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.rotate_secret(scope.code()).await {
         Ok(credentials) => {
-            audit::record(&state, &signed, Some(scope.code()), "secret.regenerate", &credentials.imp_key, "tokens revoked".to_owned()).await;
-            let extras = AccountExtras { new_secret: Some(credentials.imp_secret), ..AccountExtras::default() };
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "secret.regenerate",
+                &credentials.imp_key,
+                "tokens revoked".to_owned(),
+            )
+            .await;
+            let extras = AccountExtras {
+                new_secret: Some(credentials.imp_secret),
+                ..AccountExtras::default()
+            };
             render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::OK).await
         }
         Err(err) => {
-            let extras = AccountExtras { notice: Some(Notice::error(message(&err))), ..AccountExtras::default() };
-            render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::UNPROCESSABLE_ENTITY).await
+            let extras = AccountExtras {
+                notice: Some(Notice::error(message(&err))),
+                ..AccountExtras::default()
+            };
+            render_account_tab(
+                &state,
+                &signed,
+                &scope,
+                &account_uri,
+                extras,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }
@@ -440,13 +550,33 @@ pub async fn save_webhook(
     match state.gateway.set_webhook_endpoint(scope.code(), url, format).await {
         Ok(()) => {
             let detail = format!("url={} format={format}", url.unwrap_or("(none)"));
-            audit::record(&state, &signed, Some(scope.code()), "webhook.update", scope.code(), detail).await;
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "webhook.update",
+                scope.code(),
+                detail,
+            )
+            .await;
             see_other(&format!("/console/m/{}/settings/account?done=saved", scope.code()))
         }
         Err(err) => {
-            let account_uri: Uri = format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
-            let extras = AccountExtras { notice: Some(Notice::error(message(&err))), ..AccountExtras::default() };
-            render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::UNPROCESSABLE_ENTITY).await
+            let account_uri: Uri =
+                format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
+            let extras = AccountExtras {
+                notice: Some(Notice::error(message(&err))),
+                ..AccountExtras::default()
+            };
+            render_account_tab(
+                &state,
+                &signed,
+                &scope,
+                &account_uri,
+                extras,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }
@@ -463,7 +593,8 @@ pub async fn test_webhook(
         Ok(scope) => scope,
         Err(refused) => return refused,
     };
-    let account_uri: Uri = format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
+    let account_uri: Uri =
+        format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.test_webhook(scope.code()).await {
         Ok(test) => {
             let detail = match (test.http_status, &test.error) {
@@ -471,13 +602,25 @@ pub async fn test_webhook(
                 (None, Some(error)) => format!("{} → {error}", test.url),
                 (None, None) => test.url.clone(),
             };
-            audit::record(&state, &signed, Some(scope.code()), "webhook.test", &test.id, detail).await;
+            audit::record(&state, &signed, Some(scope.code()), "webhook.test", &test.id, detail)
+                .await;
             let extras = AccountExtras { test: Some(test), ..AccountExtras::default() };
             render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::OK).await
         }
         Err(err) => {
-            let extras = AccountExtras { notice: Some(Notice::error(message(&err))), ..AccountExtras::default() };
-            render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::UNPROCESSABLE_ENTITY).await
+            let extras = AccountExtras {
+                notice: Some(Notice::error(message(&err))),
+                ..AccountExtras::default()
+            };
+            render_account_tab(
+                &state,
+                &signed,
+                &scope,
+                &account_uri,
+                extras,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
     }
 }

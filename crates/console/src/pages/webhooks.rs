@@ -13,7 +13,9 @@ use openimp_store::console;
 use openimp_store::webhooks::OutboxFilter;
 
 use super::settings::done_notice;
-use super::{frame, page_number, query_without_page, scoped, scoped_change, see_other, FormFields, PAGE_SIZE};
+use super::{
+    frame, page_number, query_without_page, scoped, scoped_change, see_other, FormFields, PAGE_SIZE,
+};
 use crate::audit;
 use crate::session::{Refusal, Signed};
 use crate::ConsoleState;
@@ -50,7 +52,12 @@ pub async fn list(
         q => query.clone(),
         query => query_without_page(&query),
     };
-    frame(&signed, &scope, "webhooks", &uri, notice).render(&state.templates, StatusCode::OK, "webhooks.html", extra)
+    frame(&signed, &scope, "webhooks", &uri, notice).render(
+        &state.templates,
+        StatusCode::OK,
+        "webhooks.html",
+        extra,
+    )
 }
 
 /// `POST .../webhooks/{id}/resend`: the same notification again now, with a fresh round of tries.
@@ -89,13 +96,19 @@ pub async fn audit(
         Err(refused) => return refused,
     };
     let page = page_number(&query);
-    let (entries, total) = match console::list_audit(&state.gateway.db, Some(scope.code()), page, PAGE_SIZE).await {
-        Ok(found) => found,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
-    };
+    let (entries, total) =
+        match console::list_audit(&state.gateway.db, Some(scope.code()), page, PAGE_SIZE).await {
+            Ok(found) => found,
+            Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+        };
     let extra = context! {
         paged => Paged::new(entries, total, page, PAGE_SIZE),
         query => query_without_page(&query),
     };
-    frame(&signed, &scope, "audit", &uri, None).render(&state.templates, StatusCode::OK, "audit.html", extra)
+    frame(&signed, &scope, "audit", &uri, None).render(
+        &state.templates,
+        StatusCode::OK,
+        "audit.html",
+        extra,
+    )
 }
