@@ -250,6 +250,114 @@ mod tests {
         assert_eq!(kst(0), "-");
     }
 
+    /// Every page template renders with a context holding one of everything it lists (a
+    /// missing filter or a bad expression fails only when reached).
+    #[test]
+    fn every_page_renders_with_full_data() {
+        let env = environment();
+        let payment = serde_json::json!({
+            "imp_uid": "imps_1", "merchant_uid": "o1", "status": "paid", "name": "주문", "amount": 1000,
+            "cancel_amount": 300, "pay_method": "card", "pg_provider": "kicc", "pg_id": "T1",
+            "card_name": "현대카드", "card_number": "409202******5678", "customer_uid": "c1",
+            "buyer_name": "홍길동", "buyer_email": "a@b.c", "buyer_tel": "010", "started_at": 1_767_225_600,
+            "paid_at": 1_767_225_601, "failed_at": 0, "apply_num": "123", "pg_tid": "tid", "receipt_url": "/r",
+            "fail_reason": null,
+            "cancel_history": [{"cancelled_at": 1_767_225_700, "amount": 300, "reason": "부분", "cancellation_id": "cancel_1"}],
+        });
+        let webhook = serde_json::json!({
+            "id": "msg_1", "imp_uid": "imps_1", "status": "paid", "cancellation_id": "cancel_1", "url": "http://x",
+            "state": "delivered", "created_at": 1_767_225_600,
+            "attempt_log": [{"attempted_at": 1_767_225_600_000i64, "http_status": 200, "latency_ms": 3, "error": null, "response_snippet": "OK".repeat(60)},
+                            {"attempted_at": 1_767_225_600_000i64, "http_status": null, "latency_ms": 3, "error": "connect error", "response_snippet": null}],
+        });
+        let schedule = serde_json::json!({
+            "merchant_uid": "s1", "customer_uid": "c1", "schedule_at": 1_767_225_600, "amount": 4900, "name": "구독",
+            "schedule_status": "executed", "executed_at": 1_767_225_600, "revoked_at": 0, "imp_uid": "imps_1",
+            "payment_status": "paid", "fail_reason": null,
+        });
+        let key = serde_json::json!({
+            "customer_uid": "c1", "card_name": "현대카드", "card_number": "409202******5678", "pg_provider": "kicc",
+            "pg_id": "T1", "inserted": 1_767_225_600, "customer_name": "홍", "customer_email": null, "customer_tel": null,
+        });
+        let channel = serde_json::json!({
+            "id": "ch_1", "pg_provider": "html5_inicis", "mid": "INIBillTst", "test_mode": false, "is_default": true,
+            "keyed_billing": true, "channel_key": "channel-key-1", "secrets": {"sign_key": "SU******"},
+        });
+        let paged = |list: serde_json::Value| serde_json::json!({"total": 41, "previous": 1, "next": 3, "list": list});
+        let base = serde_json::json!({
+            "lang": "ko", "other_lang": "en", "other_lang_name": "English", "user_email": "u@example.com",
+            "role": "owner", "can_write": true, "is_operator": true, "csrf": "tok", "nav": "payments", "path": "/console",
+            "notice": {"kind": "error", "text": "문제"},
+            "merchant": {"code": "imp12345678", "name": "상점", "imp_key": "1234"},
+        });
+        let pages = [
+            (
+                "payments.html",
+                serde_json::json!({"paged": paged(serde_json::json!([payment])), "q": {"status": "paid"}, "query": "status=paid&", "pay_methods": ["card"], "providers": [["kicc", "KICC"]]}),
+            ),
+            (
+                "payment.html",
+                serde_json::json!({"p": payment, "attempts": [payment], "webhooks": [webhook], "show_resend": false, "balance": 700}),
+            ),
+            (
+                "webhooks.html",
+                serde_json::json!({"webhooks": [webhook], "paged": paged(serde_json::json!([webhook])), "show_resend": true, "q": {}, "query": ""}),
+            ),
+            (
+                "billing_keys.html",
+                serde_json::json!({"paged": paged(serde_json::json!([key])), "q": "c", "query": "q=c&"}),
+            ),
+            (
+                "billing_key.html",
+                serde_json::json!({"k": key, "channel_key": "channel-key-1", "payments": [payment], "schedules": [schedule]}),
+            ),
+            (
+                "schedules.html",
+                serde_json::json!({"upcoming": [schedule], "executed": [schedule], "revoked": [], "q": {"from": "2026-01-01"}}),
+            ),
+            ("schedule.html", serde_json::json!({"s": schedule})),
+            (
+                "audit.html",
+                serde_json::json!({"paged": paged(serde_json::json!([{"at": 1, "user_email": "u", "action": "payment.cancel", "subject": "imps_1", "detail": "d"}])), "query": ""}),
+            ),
+            (
+                "dashboard.html",
+                serde_json::json!({"total_amount": 1000, "total_approved": 1, "rate_text": "50%", "volume_svg": "<svg></svg>", "rate_svg": "<svg></svg>", "failures": [payment]}),
+            ),
+            (
+                "merchants.html",
+                serde_json::json!({"merchants": [{"imp_code": "imp1", "name": "n", "imp_key": "k", "created_at": 1}], "created": {"imp_code": "imp1", "imp_key": "k", "imp_secret": "s"}}),
+            ),
+            (
+                "settings.html",
+                serde_json::json!({"tab": "pg", "channels": [channel], "provider_names": {"html5_inicis": "KG이니시스(웹표준결제창)"}, "secret_labels": {"sign_key": "웹표준결제 signKey"}}),
+            ),
+            (
+                "settings.html",
+                serde_json::json!({"tab": "account", "webhook_url": "http://x", "webhook_format": "json", "webhook_secret": "whsec_x", "new_secret": "sec", "test": {"url": "http://x", "http_status": 200, "latency_ms": 1, "response": "OK", "error": null}}),
+            ),
+            (
+                "channel_form.html",
+                serde_json::json!({"channel": channel, "form": {"pg_provider": "kicc", "mid": "T1", "test_mode": true, "is_default": false, "keyed_billing": true, "endpoint": ""}, "providers": [["kicc", "KICC"]], "secret_fields": [["sign_key", "웹표준결제 signKey"]], "masked": {"sign_key": "SU******"}, "supports_endpoint": true}),
+            ),
+            ("error.html", serde_json::json!({"heading": "h", "message": "m"})),
+        ];
+        for (name, extra) in pages {
+            let mut context = base.as_object().unwrap().clone();
+            context.extend(extra.as_object().unwrap().clone());
+            let html = env
+                .get_template(name)
+                .and_then(|t| t.render(Value::from_serialize(&context)))
+                .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+            assert!(html.contains("</html>"), "{name}");
+        }
+        let login = env.get_template("login.html").unwrap();
+        let html = login
+            .render(minijinja::context! { lang => "ko", csrf => "t", email => "", error => "e" })
+            .unwrap();
+        assert!(html.contains("로그인"));
+    }
+
     #[test]
     fn templates_parse_and_escape() {
         let env = environment();

@@ -1,8 +1,8 @@
 //! The dashboard: the last 30 KST days' approved volume and approval rate, drawn by the server
 //! as SVG (no script, no third-party library), and the recent failures.
 
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::TimeZone;
 use minijinja::context;
@@ -29,7 +29,7 @@ pub async fn page(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,

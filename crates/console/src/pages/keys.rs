@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Form;
@@ -38,7 +38,7 @@ pub async fn list(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -57,7 +57,8 @@ pub async fn list(
         q => search.unwrap_or(""),
         query => query_without_page(&query),
     };
-    frame(&signed, &scope, "billing_keys", &uri, None).render(
+    let notice = done_notice(signed.lang, &query);
+    frame(&signed, &scope, "billing_keys", &uri, notice).render(
         &state.templates,
         StatusCode::OK,
         "billing_keys.html",
@@ -80,7 +81,7 @@ pub async fn page(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, customer_uid)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -127,7 +128,7 @@ pub async fn delete(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, customer_uid)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -175,7 +176,7 @@ pub async fn schedules(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -247,7 +248,7 @@ pub async fn schedule(
     signed: Signed,
     Path((code, merchant_uid)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -262,7 +263,7 @@ pub async fn revoke(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, merchant_uid)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {

@@ -1,6 +1,6 @@
 //! 가맹점 관리, for operators: every merchant, and creating one (its REST secret shown once).
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Form;
@@ -40,7 +40,11 @@ async fn render_list(
 }
 
 /// `GET /console/merchants` (operators only; others get 404, as for any page not theirs).
-pub async fn list(State(state): State<ConsoleState>, signed: Signed, uri: Uri) -> Response {
+pub async fn list(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     if !signed.is_operator() {
         return refuse(&state, &signed, uri.path(), Refusal::NotFound);
     }
@@ -52,7 +56,7 @@ pub async fn list(State(state): State<ConsoleState>, signed: Signed, uri: Uri) -
 pub async fn create(
     State(state): State<ConsoleState>,
     signed: Signed,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     if !signed.is_operator() {

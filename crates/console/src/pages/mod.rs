@@ -11,7 +11,7 @@ pub mod webhooks;
 
 use std::collections::HashMap;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeZone};
@@ -50,7 +50,7 @@ pub async fn not_found(
     State(state): State<ConsoleState>,
     signed: Result<Signed, Response>,
     headers: HeaderMap,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     match signed {
         Ok(signed) => refuse(&state, &signed, uri.path(), Refusal::NotFound),

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Form;
@@ -36,7 +36,7 @@ pub async fn list(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -167,7 +167,7 @@ pub async fn page(
     signed: Signed,
     Path((code, imp_uid)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -184,7 +184,7 @@ pub async fn cancel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, imp_uid)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {

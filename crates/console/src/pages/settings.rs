@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Form;
@@ -65,7 +65,7 @@ pub async fn pg_tab(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -192,7 +192,7 @@ pub async fn new_channel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -215,7 +215,7 @@ pub async fn add_channel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -283,7 +283,7 @@ pub async fn edit_channel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, id)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -331,7 +331,7 @@ pub async fn save_channel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, id)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -390,7 +390,7 @@ pub async fn remove_channel(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, id)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -473,7 +473,7 @@ pub async fn account_tab(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -489,7 +489,7 @@ pub async fn regenerate_secret(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -538,7 +538,7 @@ pub async fn save_webhook(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -586,7 +586,7 @@ pub async fn test_webhook(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(code): Path<String>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use minijinja::context;
@@ -26,7 +26,7 @@ pub async fn list(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
@@ -65,7 +65,7 @@ pub async fn resend(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path((code, id)): Path<(String, String)>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     Form(form): Form<FormFields>,
 ) -> Response {
     let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
@@ -89,7 +89,7 @@ pub async fn audit(
     signed: Signed,
     Path(code): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Response {
     let scope = match scoped(&state, &signed, &code, &uri).await {
         Ok(scope) => scope,
