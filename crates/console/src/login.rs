@@ -34,7 +34,7 @@ fn login_form(
         lang => lang.code(),
         other_lang => lang.other().code(),
         other_lang_name => lang.other().name(),
-        csrf => csrf.clone(),
+        csrf => csrf.as_str(),
         email => email,
         error => error.map(|key| text(lang, key)),
     };

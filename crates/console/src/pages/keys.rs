@@ -46,11 +46,11 @@ pub async fn list(
     };
     let search = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
     let page = page_number(&query);
-    let (rows, total) =
-        match customers::list(&state.gateway.db, scope.code(), search, page, PAGE_SIZE).await {
-            Ok(found) => found,
-            Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
-        };
+    let Ok((rows, total)) =
+        customers::list(&state.gateway.db, scope.code(), search, page, PAGE_SIZE).await
+    else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
+    };
     let keys: Vec<_> = rows.iter().map(openimp_service::view::customer).collect();
     let extra = context! {
         paged => Paged::new(keys, total, page, PAGE_SIZE),
@@ -105,9 +105,8 @@ pub async fn page(
         to: i64::MAX / 2,
         oldest_first: false,
     };
-    let schedules = match schedules_of(&state, &scope, filter).await {
-        Ok(found) => found,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+    let Ok(schedules) = schedules_of(&state, &scope, filter).await else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
     };
     let extra = context! {
         k => openimp_service::view::customer(&row),

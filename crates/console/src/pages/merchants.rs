@@ -22,9 +22,8 @@ async fn render_list(
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
-    let list = match merchants::list(&state.gateway.db).await {
-        Ok(list) => list,
-        Err(_) => return refuse(state, signed, uri.path(), Refusal::Unavailable),
+    let Ok(list) = merchants::list(&state.gateway.db).await else {
+        return refuse(state, signed, uri.path(), Refusal::Unavailable);
     };
     let rows: Vec<_> = list
         .iter()

@@ -82,13 +82,11 @@ pub async fn list(
         PAGE_SIZE,
     )
     .await;
-    let (rows, total) = match found {
-        Ok(found) => found,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+    let Ok((rows, total)) = found else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
     };
-    let views = match state.gateway.payment_views(&rows).await {
-        Ok(views) => views,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+    let Ok(views) = state.gateway.payment_views(&rows).await else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
     };
     let extra = context! {
         paged => Paged::new(views, total, page, PAGE_SIZE),
@@ -195,21 +193,19 @@ pub async fn cancel(
         .parse()
         .unwrap_or(uri);
     let number = |name: &str| field(&form, name).map(|v| v.replace(',', "").parse::<i64>());
-    let (amount, checksum) = match (number("amount").transpose(), number("checksum").transpose()) {
-        (Ok(amount), Ok(checksum)) => (amount, checksum),
-        _ => {
-            let notice = Some(Notice::error(text(signed.lang, "msg_bad_amount")));
-            return render_payment(
-                &state,
-                &signed,
-                &scope,
-                &imp_uid,
-                &page_uri,
-                notice,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
+    let (Ok(amount), Ok(checksum)) = (number("amount").transpose(), number("checksum").transpose())
+    else {
+        let notice = Some(Notice::error(text(signed.lang, "msg_bad_amount")));
+        return render_payment(
+            &state,
+            &signed,
+            &scope,
+            &imp_uid,
+            &page_uri,
+            notice,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let reason = field(&form, "reason").map(str::to_owned);
     let command = CancelCommand {

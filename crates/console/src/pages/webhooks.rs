@@ -40,13 +40,12 @@ pub async fn list(
         state: get("state").filter(|s| ["pending", "delivered", "failed"].contains(&s.as_str())),
     };
     let page = page_number(&query);
-    let paged = match state.gateway.list_webhooks(&filter, page, PAGE_SIZE).await {
-        Ok(paged) => paged,
-        Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
+    let Ok(paged) = state.gateway.list_webhooks(&filter, page, PAGE_SIZE).await else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
     };
     let notice = done_notice(signed.lang, &query);
     let extra = context! {
-        webhooks => paged.list.clone(),
+        webhooks => &paged.list,
         paged => paged,
         show_resend => true,
         q => query.clone(),
@@ -96,11 +95,11 @@ pub async fn audit(
         Err(refused) => return refused,
     };
     let page = page_number(&query);
-    let (entries, total) =
-        match console::list_audit(&state.gateway.db, Some(scope.code()), page, PAGE_SIZE).await {
-            Ok(found) => found,
-            Err(_) => return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable),
-        };
+    let Ok((entries, total)) =
+        console::list_audit(&state.gateway.db, Some(scope.code()), page, PAGE_SIZE).await
+    else {
+        return super::refuse(&state, &signed, uri.path(), Refusal::Unavailable);
+    };
     let extra = context! {
         paged => Paged::new(entries, total, page, PAGE_SIZE),
         query => query_without_page(&query),
