@@ -197,3 +197,37 @@ pub async fn end(state: &ConsoleState, signed: &Signed) -> Response {
     response.headers_mut().append(SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0, signed.secure));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("openimp_console_lang=en; openimp_console=abc"),
+        );
+        headers.append(COOKIE, HeaderValue::from_static("other=1"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, LANG_COOKIE), Some("en"));
+        assert_eq!(cookie(&headers, "other"), Some("1"));
+        assert_eq!(cookie(&headers, "openimp"), None);
+    }
+
+    #[test]
+    fn cookie_flags_and_secret_comparison() {
+        let plain = set_cookie(SESSION_COOKIE, "t", 60, false);
+        assert_eq!(
+            plain,
+            "openimp_console=t; Path=/console; Max-Age=60; HttpOnly; SameSite=Strict"
+        );
+        assert!(set_cookie(SESSION_COOKIE, "t", 60, true).to_str().unwrap().ends_with("; Secure"));
+        assert!(same_secret("abcd", "abcd"));
+        assert!(
+            !same_secret("abcd", "abce") && !same_secret("abc", "abcd") && !same_secret("", "a")
+        );
+        assert_eq!(token_hash("x").len(), 64);
+    }
+}
