@@ -97,6 +97,16 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("test_mode", "테스트모드(Sandbox)", "Test mode (Sandbox)"),
     ("mid", "PG상점아이디 (MID)", "PG merchant ID (MID)"),
     ("endpoint", "PG 접속 주소 (endpoint)", "PG endpoint"),
+    (
+        "endpoint_hint",
+        "비워 두면 PG사의 기본 주소를 씁니다. 테스트 서버나 프록시를 쓸 때만 입력하세요.",
+        "Empty: the PG's own hosts. Only for a test server or a proxy.",
+    ),
+    (
+        "default_hint",
+        "기본 PG는 다른 PG를 기본으로 지정하면 바뀝니다.",
+        "Another PG becomes the default by ticking it there.",
+    ),
     ("secrets", "PG 키", "PG keys"),
     (
         "secrets_hint",

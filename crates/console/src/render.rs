@@ -281,7 +281,7 @@ mod tests {
         });
         let channel = serde_json::json!({
             "id": "ch_1", "pg_provider": "html5_inicis", "mid": "INIBillTst", "test_mode": false, "is_default": true,
-            "keyed_billing": true, "channel_key": "channel-key-1", "secrets": {"sign_key": "SU******"},
+            "keyed_billing": true, "channel_key": "channel-key-1", "endpoint": "https://pg.test", "secrets": {"sign_key": "SU******"},
         });
         let paged = |list: serde_json::Value| serde_json::json!({"total": 41, "previous": 1, "next": 3, "list": list});
         let base = serde_json::json!({

@@ -635,7 +635,47 @@ async fn seed_002_pg_settings(backend: Backend) {
         !edit.body.contains("SU5JTElURV9UUklQTEVERVNfS0VZU1RS")
             && edit.body.contains("placeholder=\"SU******\"")
     );
+    // Editing: the same form; only the typed secret is replaced, the channel keeps its key.
+    let id = added["id"].as_str().unwrap();
+    let edited = browser
+        .post(
+            &format!("/console/m/{code}/settings/channels/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("test_mode", "on"),
+                ("keyed_billing", "on"),
+                ("endpoint", "https://stdpay.example.com"),
+                ("sign_key", "NEWSIGNKEY0123456789"),
+                ("merchant_key", ""),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let channels = server.env.cli_json(&["channel", "list", "--merchant", code, "--json"]);
+    let after = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .expect("the edited channel")
+        .clone();
+    assert_eq!(after["test_mode"], true);
+    assert_eq!(after["endpoint"], "https://stdpay.example.com");
+    assert_eq!(after["channel_key"], added["channel_key"]);
+    assert_eq!(after["secrets"], json!({"merchant_key": "b0******", "sign_key": "NE******"}));
+    let bad_endpoint = browser
+        .post(
+            &format!("/console/m/{code}/settings/channels/{id}"),
+            &[("csrf", &csrf), ("endpoint", "ftp://x")],
+        )
+        .await;
+    assert_eq!(bad_endpoint.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad_endpoint.body);
     let audit = browser.get(&format!("/console/m/{code}/audit")).await;
+    assert!(
+        audit.body.contains("PG설정 변경") && audit.body.contains("replaced secrets=[sign_key]"),
+        "{}",
+        audit.body
+    );
     assert!(
         audit.body.contains("PG 추가")
             && audit.body.contains("PG 삭제")

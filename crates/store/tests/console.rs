@@ -249,6 +249,8 @@ async fn billing_key_list(db: &Db) {
             customer_postcode: None,
             inserted: at,
             updated: at,
+            issued_mode: "sandbox".to_owned(),
+            issued_connector: None,
         };
         customers::upsert(db, &row, Replace::Allowed).await.unwrap();
     }

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::Form;
 use minijinja::context;
-use openimp_service::merchants::{ChannelSummary, NewChannel};
+use openimp_service::merchants::{ChannelSettings, ChannelSummary, NewChannel};
 use openimp_service::ApiResult;
 use openimp_store::webhooks;
 
@@ -141,8 +141,22 @@ impl ChannelFormValues {
             test_mode: channel.test_mode,
             is_default: channel.is_default,
             keyed_billing: channel.keyed_billing,
-            endpoint: String::new(),
+            endpoint: channel.endpoint.clone().unwrap_or_default(),
         }
+    }
+}
+
+/// The channel settings a submitted form asks for, as `channel update` takes them: test mode and
+/// keyed billing as ticked; the default flag only when ticked (a channel stops being the default
+/// when another one becomes it); the endpoint as typed (empty: none); only the secrets typed
+/// anew (an empty field keeps the stored one).
+fn settings_of_form(form: &FormFields) -> ChannelSettings {
+    ChannelSettings {
+        test_mode: Some(checked(form, "test_mode")),
+        is_default: checked(form, "is_default").then_some(true),
+        keyed_billing: Some(checked(form, "keyed_billing")),
+        endpoint: Some(field(form, "endpoint").unwrap_or("").to_owned()),
+        secrets: typed_secrets(form),
     }
 }
 
@@ -177,7 +191,7 @@ fn render_channel_form(
         providers => PROVIDERS,
         secret_fields => secret_fields,
         masked => masked,
-        supports_endpoint => SUPPORTS_ENDPOINT,
+        supports_endpoint => true,
     };
     frame(signed, scope, "settings", uri, notice).render(
         &state.templates,
@@ -223,15 +237,12 @@ pub async fn add_channel(
         Err(refused) => return refused,
     };
     let values = ChannelFormValues::of_form(&form);
-    let new = NewChannel {
-        pg_provider: values.pg_provider.clone(),
-        mid: values.mid.clone(),
-        test_mode: values.test_mode,
-        is_default: values.is_default,
-        keyed_billing: values.keyed_billing,
-        secrets: typed_secrets(&form),
-    };
-    let secret_names: Vec<String> = new.secrets.keys().cloned().collect();
+    let mut settings = settings_of_form(&form);
+    // A new channel has no endpoint to clear: an empty field means none.
+    settings.endpoint = settings.endpoint.filter(|endpoint| !endpoint.is_empty());
+    let new =
+        NewChannel { pg_provider: values.pg_provider.clone(), mid: values.mid.clone(), settings };
+    let secret_names: Vec<String> = new.settings.secrets.keys().cloned().collect();
     match state.gateway.add_channel(scope.code(), new).await {
         Ok(added) => {
             let detail = format!(
@@ -308,22 +319,18 @@ pub async fn edit_channel(
     }
 }
 
-/// Whether the channel model has a per-channel PG endpoint yet (the plugin's channel options).
-const SUPPORTS_ENDPOINT: bool = false;
-
-/// The one place an existing channel is changed. The channel service of this build has add,
-/// list and remove only: an edit cannot keep the channel's id and channelKey (which payments
-/// and billing keys refer to), so it is refused rather than done as remove-and-add.
-/// `Gateway::update_channel` (the plugin's channel options) replaces this body.
+/// The one place an existing channel is changed: `Gateway::update_channel` keeps its id and
+/// channelKey (which payments and billing keys refer to); the PG사 and MID are not editable.
 async fn apply_channel_edit(
-    _state: &ConsoleState,
-    _scope: &Scope,
-    _channel: &ChannelSummary,
-    _form: &FormFields,
+    state: &ConsoleState,
+    scope: &Scope,
+    channel: &ChannelSummary,
+    form: &FormFields,
 ) -> ApiResult<ChannelSummary> {
-    Err(openimp_core::ApiError::rejected(
-        "이 빌드는 등록된 PG설정의 변경을 지원하지 않습니다. (editing a channel needs Gateway::update_channel)",
-    ))
+    state
+        .gateway
+        .update_channel(scope.code(), &channel.pg_provider, &channel.mid, settings_of_form(form))
+        .await
 }
 
 /// `POST .../settings/channels/{id}`: 전체 저장 of an existing channel.

@@ -96,6 +96,19 @@ test('seed 002: sign in, add the KG Inicis channel with test mode off, 전체 �
   assert.equal(added.pg_provider, 'html5_inicis');
   assert.equal(added.test_mode, false);
   assert.deepEqual(added.secrets, { merchant_key: 'b0******', sign_key: 'SU******' });
+
+  // Edited the same way: the secrets show masked; only the one typed anew is replaced.
+  await page.getByRole('link', { name: '편집 html5_inicis.INIBillTst' }).click();
+  assert.equal(await page.getByLabel('웹표준결제 signKey').getAttribute('placeholder'), 'SU******');
+  assert.equal(await page.getByLabel('웹표준결제 signKey').inputValue(), '');
+  await page.getByLabel('웹표준결제 signKey').fill('NEWSIGNKEY0123456789');
+  await page.getByRole('button', { name: '전체 저장' }).click();
+  await page.getByText('저장했습니다.').waitFor();
+  const edited = JSON.parse(cli(['channel', 'list', '--merchant', seedMerchant.imp_code, '--json']))
+    .find((c) => c.mid === 'INIBillTst');
+  assert.equal(edited.channel_key, added.channel_key);
+  assert.equal(edited.test_mode, false);
+  assert.deepEqual(edited.secrets, { merchant_key: 'b0******', sign_key: 'NE******' });
   assert.deepEqual(external, [], 'the console made no third-party request');
   await context.close();
 });
