@@ -27,6 +27,7 @@ dual_backend_tests!(
     partial_refund_sends_its_webhook,
     seed_002_pg_settings,
     operator_manages_every_merchant,
+    forwarded_proto_and_no_console,
 );
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -764,4 +765,66 @@ async fn operator_manages_every_merchant(backend: Backend) {
         .any(|m| m["imp_code"] == code.as_str() && m["name"] == "새가맹점"));
     let audit = browser.get(&format!("/console/m/{code}/audit")).await;
     assert!(audit.body.contains("가맹점 생성") && audit.body.contains("ops@example.com"));
+}
+
+async fn forwarded_proto_and_no_console(backend: Backend) {
+    let trusting = ServerOpts {
+        extra_args: vec!["--console-trust-forwarded-proto".into()],
+        ..ServerOpts::default()
+    };
+    let server = TestServer::start_with(&backend, trusting).await;
+    let merchant = server.create_merchant();
+    let email = merchant_user(&server.env, &merchant, "owner");
+    // A trusted proxy saying https makes the cookies Secure; without the header they are not.
+    let mut browser = Browser::new(&server);
+    let form = browser
+        .send(
+            browser
+                .http
+                .get(format!("{}/console/login", browser.base))
+                .header("x-forwarded-proto", "https"),
+        )
+        .await;
+    assert!(form.set_cookies.iter().all(|c| c.ends_with("; Secure")), "{:?}", form.set_cookies);
+    let csrf = form.csrf();
+    let request = browser
+        .http
+        .post(format!("{}/console/login", browser.base))
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_encode(&[("csrf", &csrf), ("email", &email), ("password", PASSWORD)]));
+    let signed = browser.send(request).await;
+    let session =
+        signed.set_cookies.iter().find(|c| c.starts_with("openimp_console=")).expect("session");
+    assert!(session.ends_with("; Secure"), "{session}");
+    let plain = Browser::new(&server).sign_in(&email, PASSWORD).await;
+    let session =
+        plain.set_cookies.iter().find(|c| c.starts_with("openimp_console=")).expect("session");
+    assert!(!session.contains("Secure"), "{session}");
+    drop(server);
+
+    // Not trusted (the default): the header is ignored.
+    let server = TestServer::start(&backend).await;
+    let browser = Browser::new(&server);
+    let mut probe = Browser::new(&server);
+    let form = probe
+        .send(
+            browser
+                .http
+                .get(format!("{}/console/login", browser.base))
+                .header("x-forwarded-proto", "https"),
+        )
+        .await;
+    assert!(form.set_cookies.iter().all(|c| !c.contains("Secure")), "{:?}", form.set_cookies);
+    drop(server);
+
+    // --no-console: /console is not served (the API's own 404), the API is.
+    let off = ServerOpts { extra_args: vec!["--no-console".into()], ..ServerOpts::default() };
+    let server = TestServer::start_with(&backend, off).await;
+    let mut browser = Browser::new(&server);
+    let page = browser.get("/console/login").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("\"code\""), "the API's envelope: {}", page.body);
+    let merchant = server.create_merchant();
+    server.client(&merchant).await;
 }
