@@ -2,11 +2,12 @@
 // `openimp channel list --json`), a partial refund with its webhook, 호출 테스트, a viewer refused
 // a cancel, another merchant's payment URL answering 404, a forged CSRF token refused, billing
 // keys, schedules, webhooks, the audit log, the dashboard, English and a phone-width screen.
-// Screenshots of the dashboard and the PG settings go to docs/img/ (the README shows them).
+// Screenshots go to ci-artifacts/screenshots; with OPENIMP_UPDATE_DOC_SCREENSHOT=1 the dashboard's
+// and the PG settings' also replace the README's in docs/img/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { startServer, startMerchantSite, launch, newMerchant, newPage, screenshots, repo, bin } from './harness.mjs';
 
@@ -43,8 +44,11 @@ async function onetime(m, merchantUid, amount, card = '4092-0230-1234-5678') {
   return r.response;
 }
 
-async function shot(page, name) {
+async function shot(page, name, docName) {
   await page.screenshot({ path: path.join(screenshots, name + '.png'), fullPage: true });
+  if (docName && process.env.OPENIMP_UPDATE_DOC_SCREENSHOT) {
+    copyFileSync(path.join(screenshots, name + '.png'), path.join(docsImg, docName));
+  }
 }
 
 before(async () => {
@@ -54,7 +58,6 @@ before(async () => {
   merchant = await newMerchant(server);
   owner = consoleUser(merchant, 'owner');
   viewer = consoleUser(merchant, 'viewer');
-  mkdirSync(docsImg, { recursive: true });
 });
 
 after(async () => {
@@ -87,8 +90,7 @@ test('seed 002: sign in, add the KG Inicis channel with test mode off, 전체 �
   assert.match(await row.innerText(), /OFF/);
   assert.match(await row.innerText(), /SU\*{6}/);
   assert.doesNotMatch(await page.content(), /SU5JTElURV9UUklQTEVERVNfS0VZU1RS/);
-  await shot(page, 'console-pg-settings');
-  await page.screenshot({ path: path.join(docsImg, 'console-pg-settings.png'), fullPage: true });
+  await shot(page, 'console-pg-settings', 'console-pg-settings.png');
 
   const channels = JSON.parse(cli(['channel', 'list', '--merchant', seedMerchant.imp_code, '--json']));
   const added = channels.find((c) => c.mid === 'INIBillTst');
@@ -283,8 +285,7 @@ test('dashboard charts, English, and a phone-width screen', async () => {
   assert.equal(await page.locator('figure.chart svg').count(), 2);
   assert.ok(await page.locator('svg rect.bar').count() >= 30);
   await page.getByRole('link', { name: declined.response.imp_uid }).waitFor();
-  await page.screenshot({ path: path.join(docsImg, 'console-dashboard.png'), fullPage: true });
-  await shot(page, 'console-dashboard');
+  await shot(page, 'console-dashboard', 'console-dashboard.png');
 
   await page.getByRole('link', { name: 'English' }).click();
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
