@@ -28,6 +28,7 @@ dual_backend_tests!(
     seed_002_pg_settings,
     operator_manages_every_merchant,
     forwarded_proto_and_no_console,
+    secret_regeneration_is_shown_once,
 );
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -827,4 +828,44 @@ async fn forwarded_proto_and_no_console(backend: Backend) {
     assert!(page.body.contains("\"code\""), "the API's envelope: {}", page.body);
     let merchant = server.create_merchant();
     server.client(&merchant).await;
+}
+
+async fn secret_regeneration_is_shown_once(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (merchant, old_client) = server.merchant_client().await;
+    let code = &merchant.imp_code;
+    let email = merchant_user(&server.env, &merchant, "owner");
+    let mut browser = Browser::signed_in(&server, &email).await;
+    let account = format!("/console/m/{code}/settings/account");
+    let page = browser.get(&account).await;
+    assert!(page.body.contains(code) && page.body.contains(&merchant.imp_key));
+    assert!(!page.body.contains(&merchant.imp_secret), "the secret is never shown again");
+    let csrf = page.csrf();
+    let done =
+        browser.post(&format!("/console/m/{code}/settings/secret"), &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200);
+    let at =
+        done.body.find("id=\"new-secret\">").expect("the new secret") + "id=\"new-secret\">".len();
+    let secret: String = done.body[at..].chars().take_while(|c| *c != '<').collect();
+    assert!(secret.len() >= 16, "{secret}");
+    // The old secret and its tokens stop working; the new one signs in.
+    let (status, body) = old_client.get("/payments/status/paid").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = server
+        .anon()
+        .post_json(
+            "/users/getToken",
+            &json!({"imp_key": merchant.imp_key, "imp_secret": merchant.imp_secret}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    server.client(&Merchant { imp_secret: secret.clone(), ..merchant.clone() }).await;
+    let again = browser.get(&account).await;
+    assert!(!again.body.contains(&secret), "shown once");
+    let audit = browser.get(&format!("/console/m/{code}/audit")).await;
+    assert!(
+        audit.body.contains("REST secret 재발급") && !audit.body.contains(&secret),
+        "{}",
+        audit.body
+    );
 }
