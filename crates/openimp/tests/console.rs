@@ -29,6 +29,7 @@ dual_backend_tests!(
     operator_manages_every_merchant,
     forwarded_proto_and_no_console,
     secret_regeneration_is_shown_once,
+    payment_search_and_pages,
 );
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -868,4 +869,67 @@ async fn secret_regeneration_is_shown_once(backend: Backend) {
         "{}",
         audit.body
     );
+}
+
+async fn payment_search_and_pages(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (merchant, client) = server.merchant_client().await;
+    let code = &merchant.imp_code;
+    let email = merchant_user(&server.env, &merchant, "viewer");
+    let prefix = uid("p");
+    let kst_today = || {
+        chrono::Utc::now()
+            .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+            .date_naive()
+    };
+    let day_before = kst_today();
+    for i in 0..23 {
+        client.onetime_paid(&format!("{prefix}_{i:02}"), 1000 + i).await;
+    }
+    let declined = client.onetime(&format!("{prefix}_declined"), 3000, &card("0002")).await;
+    let declined = assert_ok(&declined, "a declined charge");
+    assert_eq!(declined["status"], "failed");
+    let mut browser = Browser::signed_in(&server, &email).await;
+    let base = format!("/console/m/{code}/payments");
+    let rows = |page: &Page| page.body.matches("<tr>\n      <td><a href=").count();
+
+    // 24 payments, 20 a page, newest first; the pager keeps the search.
+    let first = browser.get(&format!("{base}?status=&pay_method=card")).await;
+    assert_eq!(rows(&first), 20, "{}", first.body);
+    assert!(first.body.contains("href=\"?pay_method=card&amp;page=2\""), "{}", first.body);
+    let second = browser.get(&format!("{base}?pay_method=card&page=2")).await;
+    assert_eq!(rows(&second), 4);
+    // Together the two pages hold every payment once (ties within a second are broken by imp_uid).
+    for i in 0..23 {
+        let merchant_uid = format!("{prefix}_{i:02}<");
+        let seen =
+            first.body.matches(&merchant_uid).count() + second.body.matches(&merchant_uid).count();
+        assert_eq!(seen, 1, "{merchant_uid}");
+    }
+
+    let failed = browser.get(&format!("{base}?status=failed")).await;
+    assert_eq!(rows(&failed), 1);
+    assert!(failed.body.contains(declined["imp_uid"].as_str().unwrap()));
+    let by_uid = browser.get(&format!("{base}?merchant_uid={prefix}_07")).await;
+    assert_eq!(rows(&by_uid), 1);
+    assert!(by_uid.body.contains("1,007원"));
+    let by_pg = browser.get(&format!("{base}?pg=kicc")).await;
+    assert_eq!(rows(&by_pg), 0, "every charge went to the default html5_inicis channel");
+
+    // A bad date says so and does not filter.
+    let bad = browser.get(&format!("{base}?from=2026-02-30")).await;
+    assert!(bad.body.contains("날짜 형식이 올바르지 않습니다"), "{}", bad.body);
+    assert_eq!(rows(&bad), 20);
+    // Dates are KST days, both ends included.
+    let today = kst_today();
+    if today != day_before {
+        eprintln!("the KST day changed while the payments were made: date checks left out");
+        return;
+    }
+    let today_rows = browser.get(&format!("{base}?from={today}&to={today}&status=paid")).await;
+    assert_eq!(rows(&today_rows), 20);
+    assert!(today_rows.body.contains("전체 23"), "{}", today_rows.body);
+    let yesterday = today.pred_opt().unwrap();
+    let none = browser.get(&format!("{base}?from={yesterday}&to={yesterday}")).await;
+    assert_eq!(rows(&none), 0);
 }
