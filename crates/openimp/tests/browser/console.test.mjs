@@ -296,8 +296,14 @@ test('dashboard charts, English, and a phone-width screen', async () => {
   assert.deepEqual(external, []);
   await context.close();
 
+  // Signing in with the keyboard alone: the email field has the focus, Tab, Enter.
   const phone = await newPage(chrome.browser, { mobile: true });
-  await signIn(phone.page, owner);
+  await phone.page.goto(server.base + '/console/login');
+  await phone.page.keyboard.type(owner);
+  await phone.page.keyboard.press('Tab');
+  await phone.page.keyboard.type(PASSWORD);
+  await phone.page.keyboard.press('Enter');
+  await phone.page.waitForURL(/\/console\/m\/imp\d+$/);
   await phone.page.goto(`${server.base}/console/m/${merchant.imp_code}/settings`);
   const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no sideways scrolling at phone width (${overflow}px)`);
