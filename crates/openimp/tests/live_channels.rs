@@ -132,6 +132,21 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
     );
     assert_eq!(added["test_mode"], false, "{added}");
     assert_eq!(added["keyed_billing"], false, "KICC has no keyed API: {added}");
+    let asked = channel(
+        &server,
+        &m,
+        &[
+            "channel",
+            "update",
+            "--pg-provider",
+            "kicc",
+            "--mid",
+            "T0000001",
+            "--keyed-billing",
+            "true",
+        ],
+    );
+    assert_eq!(asked["keyed_billing"], false, "still window-only: {asked}");
     assert_eq!(added["endpoint"], "https://testpgapi.easypay.co.kr", "{added}");
     assert_eq!(added["secrets"]["kicc_secret_key"], "ea******", "{added}");
 
@@ -142,7 +157,6 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
         ("endpoint without a scheme", vec!["--endpoint", "example.com"]),
         ("endpoint with a query", vec!["--endpoint", "http://127.0.0.1:9/?x=1"]),
         ("contradicting flags", vec!["--keyed-billing", "true", "--no-keyed-billing"]),
-        ("keyed billing on a PG without a keyed API", vec!["--keyed-billing", "true"]),
     ] {
         let mut all = vec!["channel", "update", "--pg-provider", "kicc", "--mid", "T0000001"];
         all.extend(args);

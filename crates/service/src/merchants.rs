@@ -235,13 +235,9 @@ impl Gateway {
         if let Some(keyed_billing) = settings.keyed_billing {
             row.keyed_billing = keyed_billing;
         }
+        // A PG without a keyed API has window-only channels, whatever was asked (the console's
+        // form ticks keyed billing by default; the listing shows what is stored).
         if !openimp_pg::registry::has_keyed_api(&row.pg_provider) {
-            if settings.keyed_billing == Some(true) {
-                return Err(ApiError::invalid(format!(
-                    "{} has no keyed card API: its channels issue billing keys through the payment window only (--keyed-billing true is not possible)",
-                    row.pg_provider
-                )));
-            }
             row.keyed_billing = false;
         }
         if let Some(endpoint) = settings.endpoint {
