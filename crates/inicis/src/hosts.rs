@@ -101,10 +101,7 @@ mod tests {
     #[test]
     fn production_hosts_by_idc() {
         let hosts = Hosts::new(None);
-        assert_eq!(
-            hosts.stdpay_auth_url("fc").unwrap(),
-            "https://fcstdpay.inicis.com/api/payAuth"
-        );
+        assert_eq!(hosts.stdpay_auth_url("fc").unwrap(), "https://fcstdpay.inicis.com/api/payAuth");
         assert_eq!(
             hosts.stdpay_net_cancel_url("ks").unwrap(),
             "https://ksstdpay.inicis.com/api/netCancel"
@@ -146,6 +143,9 @@ mod tests {
             "http://127.0.0.1:9100/DefaultWebApp/mall/cr/cm/mCmReceipt_head.jsp?noTid=T1&noMethod=1"
         );
         assert_eq!(hosts.stdpay_auth_url("zz"), None);
-        assert_eq!(Hosts::new(Some(" ")).iniapi_v1("billing"), INIAPI.to_owned() + "/api/v1/billing");
+        assert_eq!(
+            Hosts::new(Some(" ")).iniapi_v1("billing"),
+            INIAPI.to_owned() + "/api/v1/billing"
+        );
     }
 }

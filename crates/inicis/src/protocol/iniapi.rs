@@ -38,16 +38,16 @@ pub fn hash_data_v2(key: &str, mid: &str, kind: &str, timestamp: &str, data_json
 
 /// An `[ENC]` field: base64 of AES-128-CBC(PKCS#7) with the INIAPI key and IV bytes.
 pub fn encrypt(plain: &str, key: &str, iv: &str) -> Result<String, CryptoError> {
-    let cipher = Enc::new_from_slices(key.as_bytes(), iv.as_bytes())
-        .map_err(|_| CryptoError::KeyLength)?;
+    let cipher =
+        Enc::new_from_slices(key.as_bytes(), iv.as_bytes()).map_err(|_| CryptoError::KeyLength)?;
     let bytes = cipher.encrypt_padded_vec_mut::<Pkcs7>(plain.as_bytes());
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// The plain text of an `[ENC]` field (what the PG does on receipt).
 pub fn decrypt(encoded: &str, key: &str, iv: &str) -> Result<String, CryptoError> {
-    let cipher = Dec::new_from_slices(key.as_bytes(), iv.as_bytes())
-        .map_err(|_| CryptoError::KeyLength)?;
+    let cipher =
+        Dec::new_from_slices(key.as_bytes(), iv.as_bytes()).map_err(|_| CryptoError::KeyLength)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| CryptoError::BadCiphertext)?;
@@ -137,10 +137,8 @@ mod tests {
         assert_eq!(billing, "af17134965cabe1ce6f156c063721bbdd8e8ae54a02671a297884fa98cab05a6dd54712a84fc7f5c05cbd663d0d856f9ce92f8138956c48b4f4c38638a0fe8ee");
         let refund = hash_data(PAY_KEY, &["Refund", "Card", TS, IP, "INIpayTest", TID]);
         assert_eq!(refund, "b30de43da5f979d76d13c26b6caae03f3759a0ee4b8cc17c7cf0773e7a33e679cf26315b23ba1626c1acdbfed8a28a28ba7db30009f4a577bb055348ab233787");
-        let partial = hash_data(
-            PAY_KEY,
-            &["PartialRefund", "Card", TS, IP, "INIpayTest", TID, "300", "700"],
-        );
+        let partial =
+            hash_data(PAY_KEY, &["PartialRefund", "Card", TS, IP, "INIpayTest", TID, "300", "700"]);
         assert_eq!(partial, "cdafbf87b8b4b507afd71eefb500672d29cf8416f654d2dc492aaaa54e0d814fd9cf98c210feaf3264ac90ee6044cc3d54a198ae985a2cc88412cf1ee2021edc");
     }
 
