@@ -69,6 +69,10 @@ pub fn kst(unix_millis: i64) -> chrono::DateTime<chrono::FixedOffset> {
 
 /// Unix seconds of a KST `YYYYMMDD` date and `hhmmss` time (approval dates), if well formed.
 pub fn parse_kst(date: &str, time: &str) -> Option<i64> {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(date, 8) || !digits(time, 6) {
+        return None;
+    }
     let naive =
         chrono::NaiveDateTime::parse_from_str(&format!("{date}{time}"), "%Y%m%d%H%M%S").ok()?;
     let offset = chrono::FixedOffset::east_opt(9 * 3600)?;
