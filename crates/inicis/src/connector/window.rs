@@ -377,19 +377,24 @@ async fn complete_mobile(
     }
     let hash_key = mobile_hash_key(channel)?;
     let price = ret.order.amount.to_string();
-    let timestamp = openimp_core::time::now_millis().to_string();
-    let undo = Undo {
-        flow: Flow::Mobile,
-        url: net_cancel_url,
-        fields: owned(&[
-            ("P_TID", &tid),
-            ("P_MID", &channel.mid),
-            ("P_AMT", &price),
-            ("P_OID", &ret.order.order_id),
-            ("P_TIMESTAMP", &timestamp),
-            ("P_CHKFAKE", &mobile::p_chkfake(&price, &ret.order.order_id, &timestamp, hash_key)),
-        ]),
+    // The net-cancel names the transaction as the PG approved it; until its answer is read,
+    // as the order says.
+    let mobile_undo = |amount: &str, oid: &str| {
+        let timestamp = openimp_core::time::now_millis().to_string();
+        Undo {
+            flow: Flow::Mobile,
+            url: net_cancel_url.clone(),
+            fields: owned(&[
+                ("P_TID", &tid),
+                ("P_MID", &channel.mid),
+                ("P_AMT", amount),
+                ("P_OID", oid),
+                ("P_TIMESTAMP", &timestamp),
+                ("P_CHKFAKE", &mobile::p_chkfake(amount, oid, &timestamp, hash_key)),
+            ]),
+        }
     };
+    let undo = mobile_undo(&price, &ret.order.order_id);
     let answer = match http.post_form(&req_url, &[("P_MID", &channel.mid), ("P_TID", &tid)]).await {
         Ok(answer) => answer,
         Err(ConnectorError::Unknown(why)) => {
@@ -406,6 +411,11 @@ async fn complete_mobile(
     if answer.is_empty() || get("P_STATUS").is_empty() {
         return undo_after_approval(http, &undo, "KG이니시스 승인 응답을 읽을 수 없습니다").await;
     }
+    let undo = if get("P_AMT").is_empty() || get("P_OID").is_empty() {
+        undo
+    } else {
+        mobile_undo(&get("P_AMT"), &get("P_OID"))
+    };
     if get("P_STATUS") != "00" {
         let _ = post_undo(http, &undo).await;
         return Ok(WindowResult::Declined { code: get("P_STATUS"), message: get("P_RMESG1") });
