@@ -1,6 +1,7 @@
 //! The command tree. Each subcommand lives in its own module with a `run`.
 
 mod admin;
+mod fake_pg;
 mod serve;
 mod webhooks;
 mod worker;
@@ -42,6 +43,9 @@ enum Command {
     /// Webhook deliveries: list them with their attempts, resend one.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Run a fake of a PG's server side (tests, trying a live channel offline).
+    #[command(subcommand)]
+    FakePg(fake_pg::FakePgCommand),
 }
 
 impl Cli {
@@ -56,6 +60,7 @@ impl Cli {
             Command::Vault(command) => command.run(&data).await,
             Command::Worker(args) => worker::run(&data, args).await,
             Command::Webhooks(command) => command.run(&data).await,
+            Command::FakePg(command) => command.run().await,
         }
     }
 }
