@@ -45,12 +45,23 @@ async fn pc_payment_window_is_approved_and_can_be_net_cancelled() {
     assert_eq!(get(&returned, "resultCode"), "0000");
     assert_eq!(get(&returned, "idc_name"), "stg");
     let result = connector()
-        .complete_window(&channel, window_return(returned, &start, &order))
+        .complete_window(&channel, window_return(returned.clone(), &start, &order))
         .await
         .unwrap();
     let WindowResult::Paid { approval, undo } = result else { panic!("{result:?}") };
     assert_eq!(approval.amount, 1004);
     assert_eq!(approval.card.card_number, "411111*********1");
+    assert_eq!(fake.remaining(&approval.pg_tid), Some(1004));
+    // The same return posted again: the PG refuses a second approval, and the first stands.
+    let again = connector()
+        .complete_window(&channel, window_return(returned.clone(), &start, &order))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, WindowResult::Declined { ref code, .. } if code == "R510"),
+        "{again:?}"
+    );
+    assert_eq!(fake.calls("/api/netCancel"), 0);
     assert_eq!(fake.remaining(&approval.pg_tid), Some(1004));
     assert!(!undo.0.contains("4111111111111111"), "no card data in the net-cancel token");
     // The service could not keep it: net-cancel through the trait.

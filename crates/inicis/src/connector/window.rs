@@ -281,8 +281,8 @@ async fn complete_stdpay(
     };
     let code = text(&answer, "resultCode");
     if code != "0000" {
-        // Nothing approved; the net-cancel only makes sure of it.
-        let _ = post_undo(http, &undo).await;
+        // Nothing approved by this call. No net-cancel: a return posted twice gets "already
+        // approved" here, and a net-cancel would undo the first, kept approval.
         return Ok(WindowResult::Declined { code, message: text(&answer, "resultMsg") });
     }
     let (moid, tot_price) = (text(&answer, "MOID"), text(&answer, "TotPrice"));
@@ -417,7 +417,6 @@ async fn complete_mobile(
         mobile_undo(&get("P_AMT"), &get("P_OID"))
     };
     if get("P_STATUS") != "00" {
-        let _ = post_undo(http, &undo).await;
         return Ok(WindowResult::Declined { code: get("P_STATUS"), message: get("P_RMESG1") });
     }
     if get("P_OID") != ret.order.order_id || get("P_AMT") != price || get("P_TID") != tid {
