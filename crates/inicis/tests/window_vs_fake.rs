@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use openimp_inicis::fake::Faults;
 use openimp_pg::window::{Handoff, WindowPurpose, WindowResult};
-use openimp_pg::{ChargeOutcome, ChargeRequest, Connector, ConnectorError, PaymentSource};
+use openimp_pg::{ChargeOutcome, ChargeRequest, Connector, ConnectorError, Inquiry, PaymentSource};
 
 fn charge_key(order_id: &str, key: &str, amount: i64) -> ChargeRequest {
     ChargeRequest {
@@ -208,6 +208,13 @@ async fn a_lost_approval_answer_is_net_cancelled_and_unknown() {
     assert_eq!(fake.calls("/api/netCancel"), 1);
     let tid = fake.ledger().into_iter().find(|e| e.kind == "approval").unwrap().tid;
     assert_eq!(fake.remaining(&tid), Some(0), "the approval was undone");
+    // The reconciler's inquiry then finds nothing standing: the payment failed.
+    fake.set_faults(Faults::default());
+    let inquiry = connector().inquire(&channel, &order.order_id).await.unwrap();
+    assert!(
+        matches!(inquiry, Inquiry::Declined { ref code, .. } if code == "NET_CANCEL"),
+        "{inquiry:?}"
+    );
 }
 
 #[tokio::test]

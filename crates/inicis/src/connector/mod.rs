@@ -508,6 +508,12 @@ impl Connector for InicisConnector {
                 code: text(&answer, "failCode"),
                 message: text(&answer, "failMsg"),
             }),
+            // An approval undone by a net-cancel (a window whose answer was lost, or one openimp
+            // refused): nothing stands, so the charge failed.
+            "NET_CANCEL" => Ok(Inquiry::Declined {
+                code: "NET_CANCEL".to_owned(),
+                message: "KG이니시스 승인이 망취소되었습니다".to_owned(),
+            }),
             "APPROVAL" | "PART_CANCEL" | "CANCEL" => {
                 let hosts = Hosts::new(channel.endpoint.as_deref());
                 // The inquiry's fields are named like the v1 billing answer's (decisions.md).

@@ -469,7 +469,9 @@ pub(super) async fn inquiry(State(shared): State<Arc<Shared>>, body: String) -> 
     else {
         return fail("02", "조회된 거래가 없습니다");
     };
-    let status = if txn.remaining == 0 {
+    let status = if txn.net_cancelled {
+        "NET_CANCEL"
+    } else if txn.remaining == 0 {
         "CANCEL"
     } else if txn.cancels.is_empty() {
         "APPROVAL"
