@@ -364,3 +364,74 @@ async fn missing_secrets_and_an_unreachable_pg_send_nothing() {
     let outcome = connector().charge(&closed, charge_request("imp_y", "k", 1000)).await;
     assert!(matches!(outcome, Err(ConnectorError::NotSent(_))), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn a_tampered_inquiry_is_refused() {
+    let fake = fake().await;
+    let key = fake.issue_billing_key(BILL_MID, "4111111111111111");
+    let order = order_id("imp");
+    let channel = channel(&fake, BILL_MID);
+    let outcome = connector().charge(&channel, charge_request(&order, &key, 1000)).await;
+    assert!(matches!(outcome.unwrap(), ChargeOutcome::Approved(_)));
+    let ts = "20240101120000";
+    let hashed = format!("{{\"moid\":\"{order}\"}}");
+    let hash = iniapi::hash_data_v2("rKnPljRn5m6J9Mzz", BILL_MID, "inquiry", ts, &hashed);
+    let body = |data: &str| {
+        format!(
+            "{{\"mid\":\"{BILL_MID}\",\"type\":\"inquiry\",\"timestamp\":\"{ts}\",\"clientIp\":\"127.0.0.1\",\"data\":{data},\"hashData\":\"{hash}\"}}"
+        )
+    };
+    let url = format!("{}/v2/pg/inquiry", fake.base_url());
+    let post = |body: String| {
+        let url = url.clone();
+        async move {
+            let answer = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            answer.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let answer = post(body(&hashed)).await;
+    assert_eq!(answer["resultCode"], "00", "{answer}");
+    assert_eq!(answer["price"], "1000");
+    // The same object with a space: not the text that was hashed.
+    let answer = post(body(&format!("{{\"moid\": \"{order}\"}}"))).await;
+    assert_eq!(answer["resultCode"], "01", "{answer}");
+}
+
+#[tokio::test]
+async fn faults_are_switched_over_http() {
+    let fake = fake().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/__fake/faults", fake.base_url());
+    let set: Faults = http
+        .post(&url)
+        .json(&serde_json::json!({ "timeout_after_commit": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set, Faults { timeout_after_commit: true, ..Faults::default() });
+    let now: Faults = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(now, set);
+    let channel = channel(&fake, BILL_MID);
+    let key = fake.issue_billing_key(BILL_MID, "4111111111111111");
+    let impatient = connector_with_timeout(Duration::from_millis(300));
+    let outcome = impatient.charge(&channel, charge_request(&order_id("imp"), &key, 10)).await;
+    assert!(matches!(outcome, Err(ConnectorError::Unknown(_))));
+    let ledger: Vec<serde_json::Value> = http
+        .get(format!("{}/__fake/ledger", fake.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ledger.iter().any(|e| e["kind"] == "approval" && e["amount"] == 10), "{ledger:?}");
+}
