@@ -29,6 +29,8 @@ use handlers::{codes, meta, payments, pg_settings, schedules, subscribe, users};
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    /// The sandbox PG's sales slips (`/sandbox/receipts/{tid}`), handed over by the binary.
+    pub sales_slips: Arc<dyn openimp_pg::SalesSlips>,
 }
 
 /// The OpenAPI document of the server, generated from the handlers' annotations.
@@ -91,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/window/sessions", post(window::open).options(window::preflight))
         .route("/window/{id}", get(window::page).post(window::submit))
         .route("/window/{id}/close", post(window::close))
+        .route("/window/{id}/return", get(window::pg_return).post(window::pg_return))
+        .route("/window/{id}/cancel", get(window::pg_close).post(window::pg_close))
         .route("/openapi.json", get(meta::openapi))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

@@ -119,12 +119,14 @@ impl DataOptions {
             let mut config = self.db_config()?;
             config.url = format!("{url}{separator}options%5Bsynchronous_commit%5D=off");
             config.max_connections = self.max_connections.clamp(1, 8);
-            return Db::connect(&config).await.context("cannot open the sandbox PG's database");
+            return openimp_sandbox::open(&config)
+                .await
+                .context("cannot open the sandbox PG's database");
         }
         let mut config = self.db_config()?;
         let dir = std::fs::canonicalize(&self.data_dir)?;
         config.url = format!("sqlite://{}", dir.join("sandbox.db").display());
-        Db::connect(&config).await.context("cannot open the sandbox PG's database")
+        openimp_sandbox::open(&config).await.context("cannot open the sandbox PG's database")
     }
 
     /// The vault, from OPENIMP_MASTER_KEY or the key file in the data directory.

@@ -3,7 +3,10 @@
 
 mod command;
 mod config;
+mod connectors;
 mod datalock;
+#[cfg(feature = "scripted-pg")]
+mod scripted_pg;
 mod secret;
 
 use std::process::ExitCode;

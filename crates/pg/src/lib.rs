@@ -1,4 +1,6 @@
-//! PG connectors: the one trait every PG implements, and the in-process sandbox PG.
+//! PG connectors: the one trait every PG implements, the registry the binary fills, the
+//! window hand-off, and the HTTP transport of real connectors. The sandbox PG is a connector
+//! like the others, in its own crate (`openimp-sandbox`).
 //!
 //! Services call a [`Connector`] with no database transaction open (DESIGN.md rule 1). A
 //! connector answers in three ways, and the difference matters for money:
@@ -10,7 +12,6 @@
 //!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
 pub mod registry;
-pub mod sandbox;
 pub mod transport;
 pub mod window;
 
@@ -194,6 +195,30 @@ pub enum ConnectorError {
     /// This PG does not offer the operation on this channel.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// A sales slip (매출전표) that openimp shows itself, at `/sandbox/receipts/{tid}`: only the
+/// sandbox PG's, whose receipts live with it (a real PG's `receipt_url` is the PG's own page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesSlip {
+    pub tid: String,
+    /// An approval or a cancel.
+    pub is_cancel: bool,
+    pub mid: String,
+    pub amount: i64,
+    pub card_name: String,
+    /// Masked.
+    pub card_number: String,
+    pub apply_num: String,
+    pub created_at: i64,
+}
+
+/// The narrow door the binary hands the HTTP layer to the sandbox's receipts, so that neither
+/// http nor the services hold the sandbox PG itself.
+#[async_trait]
+pub trait SalesSlips: Send + Sync {
+    /// The slip of transaction `tid`, `None` when there is none.
+    async fn sales_slip(&self, tid: &str) -> Result<Option<SalesSlip>, String>;
 }
 
 /// What every PG does. One method per operation, no default bodies: a PG that cannot do

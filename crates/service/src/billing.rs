@@ -13,6 +13,7 @@ use openimp_store::payments::{self, PaymentFilter, Sorting};
 use openimp_vault::Aad;
 
 use crate::channels::ChannelChoice;
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// `POST /subscribe/customers/{customer_uid}`.
@@ -117,27 +118,23 @@ impl Gateway {
         let customer_postcode = trimmed(command.customer_postcode, 8, "customer_postcode")?;
         let (connector, context) = self.connector_for(channel)?;
         let request = IssueKeyRequest { card, customer_uid: command.customer_uid.clone() };
-        let issued = match tokio::time::timeout(
-            self.config.pg_timeout,
-            connector.issue_billing_key(&context, request),
-        )
-        .await
-        {
-            Ok(Ok(issued)) => issued,
-            Ok(Err(ConnectorError::CardRejected { code, message })) => {
+        let call_context = context.clone();
+        let call = async move { connector.issue_billing_key(&call_context, request).await };
+        let issued = match self.ask_pg(PgOperation::IssueBillingKey, &context, call).await? {
+            Ok(issued) => issued,
+            Err(ConnectorError::CardRejected { code, message }) => {
                 return Err(ApiError::CardRejected(format!(
                     "카드정보 인증에 실패하였습니다. [{code}]{message}"
                 )))
             }
-            Ok(Err(ConnectorError::Unsupported(detail))) => return Err(ApiError::rejected(detail)),
-            Ok(Err(err)) => {
-                return Err(ApiError::rejected(format!("빌링키 발급에 실패하였습니다. {err}")))
+            // No answer: no money moved, and a key the PG may have issued is never stored, so
+            // it can never be charged; the merchant issues again.
+            Err(ConnectorError::Unknown(detail)) => {
+                return Err(ApiError::rejected(format!(
+                    "빌링키 발급에 실패하였습니다. PG 응답 없음 (no answer from the PG: {detail}); 다시 시도하세요."
+                )))
             }
-            Err(_) => {
-                return Err(ApiError::rejected(
-                    "빌링키 발급에 실패하였습니다. PG 응답 시간 초과 (PG timeout)",
-                ))
-            }
+            Err(err) => return Err(PgOperation::IssueBillingKey.failure(err)),
         };
         let sealed = self
             .vault
@@ -147,6 +144,7 @@ impl Gateway {
             )
             .map_err(ApiError::internal)?;
         let now = now();
+        let (issued_mode, issued_connector) = self.key_issuer(channel);
         let row = CustomerRow {
             merchant_id: merchant.as_str().to_owned(),
             customer_uid: command.customer_uid,
@@ -166,6 +164,8 @@ impl Gateway {
             customer_postcode,
             inserted: now,
             updated: now,
+            issued_mode: issued_mode.to_owned(),
+            issued_connector,
         };
         match customers::upsert(&self.db, &row, replace).await? {
             Stored::Written { stored, previous } => {
@@ -175,7 +175,7 @@ impl Gateway {
                 Ok((*stored, issued.billing_key))
             }
             Stored::LiveKeyKept => {
-                self.delete_pg_key(channel, &issued.billing_key).await;
+                self.delete_pg_key(self.connector_for(channel), &issued.billing_key).await;
                 Err(live_key_refusal())
             }
         }
@@ -183,7 +183,7 @@ impl Gateway {
 
     /// Deletes at its PG the key a new issue replaced (a failure is logged: the new key is
     /// recorded already and the old one can no longer be charged through openimp).
-    async fn delete_replaced_key(
+    pub(crate) async fn delete_replaced_key(
         &self,
         merchant: &MerchantId,
         previous: &CustomerRow,
@@ -199,7 +199,9 @@ impl Gateway {
             }
         };
         match merchants::get_channel(&self.db, merchant.as_str(), &previous.channel_id).await {
-            Ok(Some(channel)) => self.delete_pg_key(&channel, &old_key).await,
+            Ok(Some(channel)) => {
+                self.delete_pg_key(self.issuing_connector(previous, &channel), &old_key).await
+            }
             Ok(None) => tracing::warn!(
                 "the replaced billing key's channel was removed; not deleted at the PG"
             ),
@@ -209,9 +211,17 @@ impl Gateway {
         }
     }
 
-    /// Deletes a key at the channel's PG; a failure is logged, never returned.
-    async fn delete_pg_key(&self, channel: &ChannelRow, billing_key: &str) {
-        let (connector, context) = match self.connector_for(channel) {
+    /// Deletes a key at the PG that holds it (`connector`, from [`Gateway::connector_for`] or
+    /// [`Gateway::issuing_connector`]); a failure is logged, never returned.
+    async fn delete_pg_key(
+        &self,
+        connector: ApiResult<(
+            std::sync::Arc<dyn openimp_pg::Connector>,
+            openimp_pg::ChannelContext,
+        )>,
+        billing_key: &str,
+    ) {
+        let (connector, context) = match connector {
             Ok(found) => found,
             Err(err) => {
                 tracing::warn!(%err, "no connector to delete the billing key at the PG");
@@ -284,7 +294,7 @@ impl Gateway {
                     &billing_key_aad(merchant.as_str(), customer_uid),
                 )
                 .map_err(ApiError::internal)?;
-            self.delete_pg_key(&channel, &billing_key).await;
+            self.delete_pg_key(self.issuing_connector(&customer, &channel), &billing_key).await;
         }
         Ok(crate::view::customer(&customer))
     }

@@ -140,7 +140,7 @@ impl Gateway {
                 "결제한 PG 채널이 삭제되어 취소할 수 없습니다. (the payment's channel was removed)",
             ));
         };
-        let (connector, context) = match self.connector_for(&channel) {
+        let (connector, context) = match self.payment_connector(&payment, &channel) {
             Ok(found) => found,
             Err(err) => {
                 cancels::fail_cancel(&self.db, &cancel.cancellation_id).await?;

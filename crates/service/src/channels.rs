@@ -4,8 +4,11 @@
 
 use openimp_core::ids::random_hex;
 use openimp_core::ApiError;
+use openimp_pg::registry::Mode;
 use openimp_pg::{ChannelContext, Connector};
+use openimp_store::customers::CustomerRow;
 use openimp_store::merchants::{self, ChannelRow};
+use openimp_store::payments::PaymentRow;
 
 use serde::Serialize;
 
@@ -95,6 +98,31 @@ pub(crate) fn pick_channel(
         .ok_or_else(|| ApiError::rejected("등록된 PG 설정이 없습니다. (the merchant has no PG channel; add one with `openimp channel add`)"))
 }
 
+/// Refuses a key whose issuer (its stored mode and connector) is not the channel's current one
+/// (`mode`, `connector`, from [`Gateway::key_issuer`]).
+fn check_key_issuer(
+    customer: &CustomerRow,
+    channel: &ChannelRow,
+    mode: &str,
+    connector: Option<&str>,
+) -> ApiResult<()> {
+    if customer.issued_mode == mode && customer.issued_connector.as_deref() == connector {
+        return Ok(());
+    }
+    let describe = |mode: &str, connector: Option<&str>| match (mode, connector) {
+        ("sandbox", _) => "테스트 모드(openimp 샌드박스 PG) (test mode, the sandbox PG)".to_owned(),
+        (_, Some(connector)) => format!("실거래 모드({connector}) (live, {connector})"),
+        (mode, None) => mode.to_owned(),
+    };
+    Err(ApiError::rejected(format!(
+        "이 빌링키는 {}에서 발급되었지만 {}.{} 채널은 지금 {}입니다. 발급한 PG가 아닌 곳에는 빌링키를 보내지 않으니, 빌링키를 다시 발급받으세요. (the billing key was issued in another mode than the channel's current one; it is not sent to any PG: issue a new key)",
+        describe(&customer.issued_mode, customer.issued_connector.as_deref()),
+        channel.pg_provider,
+        channel.mid,
+        describe(mode, connector),
+    )))
+}
+
 /// `PgSettingAnnotation` of `GET /users/pg`: one PG setting of the merchant.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PgSetting {
@@ -162,26 +190,101 @@ impl Gateway {
         )))
     }
 
-    /// The connector behind a channel and the context it needs.
+    /// The mode (`sandbox`, `live`) and the live connector (canonical provider) a channel
+    /// issues billing keys with now: stored with every key it issues.
+    pub(crate) fn key_issuer(&self, channel: &ChannelRow) -> (&'static str, Option<String>) {
+        match Mode::of_test_mode(channel.test_mode) {
+            Mode::Sandbox => (Mode::Sandbox.as_str(), None),
+            Mode::Live => (
+                Mode::Live.as_str(),
+                Some(self.connectors.canonical(&channel.pg_provider).to_owned()),
+            ),
+        }
+    }
+
+    /// Refuses to charge a billing key through a channel that was removed, or whose mode or
+    /// connector is no longer the one that issued the key (a sandbox key after the channel
+    /// went live, and the reverse): the PG answering now never saw that key, so nothing is
+    /// sent to any PG.
+    pub(crate) fn check_key_usable(
+        &self,
+        customer: &CustomerRow,
+        channel: &ChannelRow,
+    ) -> ApiResult<()> {
+        if channel.removed_at != 0 {
+            return Err(ApiError::rejected(format!(
+                "빌링키를 발급한 PG 채널({}.{})이 삭제되었습니다. 다른 채널에서 빌링키를 다시 발급받으세요. (the channel that issued this billing key was removed; issue a new key on another channel)",
+                channel.pg_provider, channel.mid
+            )));
+        }
+        let (mode, connector) = self.key_issuer(channel);
+        check_key_issuer(customer, channel, mode, connector.as_deref())
+    }
+
+    /// The connector that issued a billing key, whatever the channel's mode is now (to delete
+    /// the key where it lives), with the channel's context.
+    pub(crate) fn issuing_connector(
+        &self,
+        customer: &CustomerRow,
+        channel: &ChannelRow,
+    ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
+        self.connector_in_mode(channel, Some(&customer.issued_mode))
+    }
+
+    /// The connector that a payment was sent to (its recorded mode), with its channel's
+    /// context: its cancels, inquiries and deposits go there, whatever the channel became.
+    pub(crate) fn payment_connector(
+        &self,
+        payment: &PaymentRow,
+        channel: &ChannelRow,
+    ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
+        self.connector_in_mode(channel, payment.pg_mode.as_deref())
+    }
+
+    /// [`Gateway::connector_for`] in a recorded mode (`None`: the channel's own).
+    fn connector_in_mode(
+        &self,
+        channel: &ChannelRow,
+        mode: Option<&str>,
+    ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
+        match mode {
+            Some(mode) => {
+                let test_mode = mode == Mode::Sandbox.as_str();
+                self.connector_for(&ChannelRow { test_mode, ..channel.clone() })
+            }
+            None => self.connector_for(channel),
+        }
+    }
+
+    /// The connector behind a channel and the context it needs: the sandbox PG in test mode,
+    /// the provider's registered connector when live, or a refusal naming the provider when
+    /// this build has none (nothing is sent anywhere).
     pub(crate) fn connector_for(
         &self,
         channel: &ChannelRow,
     ) -> ApiResult<(std::sync::Arc<dyn Connector>, ChannelContext)> {
-        if !channel.test_mode {
-            return Err(ApiError::rejected(format!(
-                "{}.{} 채널은 실거래 모드입니다. 이 openimp 빌드는 실제 PG 연동을 포함하지 않으니 테스트 모드 채널을 사용하세요. (live PG connectors are not part of this build; use a test-mode channel)",
-                channel.pg_provider, channel.mid
-            )));
-        }
+        let mode = Mode::of_test_mode(channel.test_mode);
+        let connector = self.connectors.get(&channel.pg_provider, mode).ok_or_else(|| {
+            ApiError::rejected(format!(
+                "{}.{} 채널은 실거래 모드이지만 이 openimp 빌드에는 {} PG 연동이 없습니다. 테스트 모드로 바꾸거나 연동이 포함된 빌드를 사용하세요. (no live connector for PG provider {}; live providers in this build: {})",
+                channel.pg_provider,
+                channel.mid,
+                channel.pg_provider,
+                channel.pg_provider,
+                match self.connectors.live_providers() {
+                    providers if providers.is_empty() => "none".to_owned(),
+                    providers => providers.join(", "),
+                }
+            ))
+        })?;
         let context = ChannelContext {
             pg_provider: channel.pg_provider.clone(),
             mid: channel.mid.clone(),
             test_mode: channel.test_mode,
-            endpoint: None,
+            endpoint: channel.endpoint.clone(),
             keyed_billing: channel.keyed_billing,
             secrets: self.channel_secrets(channel)?,
         };
-        let connector: std::sync::Arc<dyn Connector> = self.sandbox.clone();
         Ok((connector, context))
     }
 }
@@ -202,6 +305,8 @@ mod tests {
             secrets_sealed: None,
             created_at: 0,
             channel_key: format!("channel-key-{provider}-{mid}"),
+            endpoint: None,
+            removed_at: 0,
         }
     }
 
@@ -227,6 +332,51 @@ mod tests {
         );
         assert!(pick(Some("channel-key-nope"), None).is_err());
         assert!(pick(Some("channel-key-nope"), Some("kicc")).is_err());
+    }
+
+    fn key(mode: &str, connector: Option<&str>) -> CustomerRow {
+        CustomerRow {
+            merchant_id: "imp1".into(),
+            customer_uid: "c1".into(),
+            channel_id: "ch_html5_inicis_A".into(),
+            pg_provider: "html5_inicis".into(),
+            pg_id: "A".into(),
+            billing_key_sealed: String::new(),
+            card_code: None,
+            card_name: None,
+            card_number: None,
+            card_type: None,
+            customer_id: None,
+            customer_name: None,
+            customer_tel: None,
+            customer_email: None,
+            customer_addr: None,
+            customer_postcode: None,
+            inserted: 0,
+            updated: 0,
+            issued_mode: mode.into(),
+            issued_connector: connector.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_key_charges_only_where_it_was_issued() {
+        let ch = channel("html5_inicis", "A", true);
+        let sandbox_key = key("sandbox", None);
+        let live_key = key("live", Some("html5_inicis"));
+        assert!(check_key_issuer(&sandbox_key, &ch, "sandbox", None).is_ok());
+        assert!(check_key_issuer(&live_key, &ch, "live", Some("html5_inicis")).is_ok());
+        // A sandbox key after the channel went live, and the reverse.
+        let refused = check_key_issuer(&sandbox_key, &ch, "live", Some("html5_inicis"));
+        let (_, code, message) = refused.unwrap_err().envelope_parts();
+        assert_eq!(code, 1);
+        assert!(message.contains("테스트 모드") && message.contains("실거래 모드(html5_inicis)"));
+        let refused = check_key_issuer(&live_key, &ch, "sandbox", None);
+        let (_, code, message) = refused.unwrap_err().envelope_parts();
+        assert_eq!(code, 1);
+        assert!(message.starts_with("이 빌링키는 실거래 모드(html5_inicis)"), "{message}");
+        // Another live connector than the one that issued it.
+        assert!(check_key_issuer(&live_key, &ch, "live", Some("kicc")).is_err());
     }
 
     #[test]

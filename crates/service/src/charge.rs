@@ -22,6 +22,7 @@ use openimp_store::merchants::ChannelRow;
 use openimp_store::payments::{self, ApprovalRecord, InsertRefusal, MerchantUidTaken, PaymentRow};
 
 use crate::billing::billing_key_aad;
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// `POST /subscribe/payments/again`.
@@ -73,6 +74,7 @@ impl Gateway {
         let channel = channel.ok_or_else(|| {
             ApiError::rejected("빌링키를 발급한 PG 채널이 삭제되었습니다. (the channel that issued this billing key was removed)")
         })?;
+        self.check_key_usable(&customer, &channel)?;
         self.check_key_channel(merchant.as_str(), &channel.id, command.channel_key.as_deref())
             .await?;
         // The prepared amount is checked by the pending insert itself (see `charge_with`).
@@ -270,15 +272,10 @@ impl Gateway {
         let db = self.db.clone();
         let timeout = self.config.pg_timeout;
         let crash_after_pg_call = self.config.crash_after_pg_call;
-        let task = tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let outcome =
-                match tokio::time::timeout(timeout, connector.charge(&context, request)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
-                };
-            metrics::histogram!("openimp_pg_call_duration_seconds", "provider" => context.pg_provider.clone(), "operation" => "charge")
-                .record(started.elapsed().as_secs_f64());
+        let (call_connector, call_context) = (connector.clone(), context.clone());
+        let call = async move { call_connector.charge(&call_context, request).await };
+        let record_context = context.clone();
+        let record = move |outcome: Result<ChargeOutcome, ConnectorError>| async move {
             metrics::counter!("openimp_charges_total", "outcome" => outcome_label(&outcome))
                 .increment(1);
             if crash_after_pg_call {
@@ -287,12 +284,11 @@ impl Gateway {
                 );
                 std::process::abort();
             }
-            let pg = PgCall { connector: connector.as_ref(), context: &context, timeout };
+            let pg = PgCall { connector: connector.as_ref(), context: &record_context, timeout };
             record_outcome(&db, row, outcome, notify, pg).await
-        });
-        task.await
-            .map_err(ApiError::internal)?
-            .map(|row| self.absolute_links(crate::view::payment(&row, &[])))
+        };
+        let row = self.call_pg(PgOperation::Charge, &context, call, record).await?;
+        Ok(self.absolute_links(crate::view::payment(&row, &[])))
     }
 }
 
@@ -334,6 +330,11 @@ impl Attempt {
             user_agent: self.user_agent.clone(),
             customer_uid: self.customer_uid.clone(),
             customer_uid_usage: self.usage,
+            pg_mode: Some(
+                openimp_pg::registry::Mode::of_test_mode(self.channel.test_mode)
+                    .as_str()
+                    .to_owned(),
+            ),
             ..PaymentRow::for_order(
                 new_imp_uid(self.channel_kind == "api"),
                 &self.merchant_id,
@@ -449,16 +450,18 @@ pub(crate) async fn cancel_mismatched_approval(
         // (by the reconciler) is the same request to the PG, never a second refund.
         cancel_id: format!("mismatch-{}", row.imp_uid),
     };
-    match tokio::time::timeout(pg.timeout, pg.connector.cancel(pg.context, request)).await {
-        Ok(Ok(CancelOutcome::Cancelled { pg_tid, .. })) => {
+    let cancel = pg.connector.cancel(pg.context, request);
+    match crate::pg_call::timed(PgOperation::Cancel, &pg.context.pg_provider, pg.timeout, cancel)
+        .await
+    {
+        Ok(CancelOutcome::Cancelled { pg_tid, .. }) => {
             tracing::warn!(imp_uid = %row.imp_uid, requested = row.amount, approved = approval.amount, cancel_tid = %pg_tid, "the PG approved another amount; approval cancelled, payment failed");
             Ok(reason)
         }
-        Ok(Ok(CancelOutcome::Refused { code, message })) => {
+        Ok(CancelOutcome::Refused { code, message }) => {
             Err(format!("cancel refused: [{code}] {message}"))
         }
-        Ok(Err(err)) => Err(format!("cancel failed: {err}")),
-        Err(_) => Err(format!("cancel: no answer within {:?}", pg.timeout)),
+        Err(err) => Err(format!("cancel failed: {err}")),
     }
 }
 

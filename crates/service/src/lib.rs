@@ -31,7 +31,7 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openimp_pg::sandbox::SandboxPg;
+use openimp_pg::registry::Connectors;
 use openimp_store::Db;
 use openimp_vault::Vault;
 
@@ -57,7 +57,9 @@ pub struct GatewayConfig {
 pub struct Gateway {
     pub db: Db,
     pub vault: Arc<Vault>,
-    pub sandbox: Arc<SandboxPg>,
+    /// The connectors the binary registered: services pick one per channel
+    /// ([`Gateway::connector_for`]) and never name a PG.
+    pub connectors: Connectors,
     pub config: GatewayConfig,
     tokens: auth::TokenCache,
     logins: login_limit::LoginLimiter,
@@ -70,13 +72,13 @@ impl Gateway {
     pub fn new(
         db: Db,
         vault: Arc<Vault>,
-        sandbox: Arc<SandboxPg>,
+        connectors: Connectors,
         config: GatewayConfig,
     ) -> Gateway {
         Gateway {
             db,
             vault,
-            sandbox,
+            connectors,
             config,
             tokens: auth::TokenCache::default(),
             logins: login_limit::LoginLimiter::default(),

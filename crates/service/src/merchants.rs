@@ -28,17 +28,34 @@ pub struct NewMerchant {
     pub imp_secret: Option<String>,
 }
 
-/// Input of [`Gateway::add_channel`].
+/// Input of [`Gateway::add_channel`]: which PG account, and its settings.
 #[derive(Debug, Clone)]
 pub struct NewChannel {
     pub pg_provider: String,
     pub mid: String,
-    pub test_mode: bool,
-    pub is_default: bool,
-    pub keyed_billing: bool,
-    /// PG secrets: signKey, iniapi_key, iniapi_iv, merchant_key, kicc_secret_key, ...
+    pub settings: ChannelSettings,
+}
+
+/// The settings of a channel, as `channel add` and `channel update` (and the web console) give
+/// them: `None` keeps the current value on an update and takes the default on an add.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSettings {
+    /// Test mode (the sandbox PG answers); default on.
+    pub test_mode: Option<bool>,
+    /// `Some(true)` makes it the merchant's default channel (the flag moves from the others).
+    pub is_default: Option<bool>,
+    /// The keyed-billing (비인증) contract; default on.
+    pub keyed_billing: Option<bool>,
+    /// An http(s) base URL replacing every host of the PG; `Some("")` clears it.
+    pub endpoint: Option<String>,
+    /// PG secrets by name ([`SECRET_NAMES`]): each given one is set, or removed when empty;
+    /// the others are kept.
     pub secrets: BTreeMap<String, String>,
 }
+
+/// The PG secrets a channel may hold, by the names connectors read them under.
+pub const SECRET_NAMES: &[&str] =
+    &["sign_key", "iniapi_key", "iniapi_iv", "merchant_key", "kicc_secret_key"];
 
 /// A channel as the CLI lists it: secrets only by name and a masked hint.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -51,11 +68,14 @@ pub struct ChannelSummary {
     pub keyed_billing: bool,
     /// What a request's `channelKey` names to pick this channel.
     pub channel_key: String,
+    /// The base URL replacing the PG's hosts, if any.
+    pub endpoint: Option<String>,
     /// Secret name → first two characters and stars (never the whole value).
     pub secrets: BTreeMap<String, String>,
 }
 
-/// The PG providers a channel may name.
+/// The PG providers a channel may name (besides any provider a live connector is registered
+/// for in this build).
 pub const KNOWN_PROVIDERS: &[&str] = &["html5_inicis", "inicis", "kicc"];
 
 fn channel_aad<'a>(merchant_id: &'a str, channel_id: &'a str) -> Aad<'a> {
@@ -109,6 +129,8 @@ impl Gateway {
         Err(ApiError::internal("could not allocate a merchant code"))
     }
 
+    /// Adds a channel. Adding a channel that was removed brings it back (the same row, so its
+    /// old payments and keys find it again) with the settings given.
     pub async fn add_channel(
         &self,
         merchant_id: &str,
@@ -116,45 +138,133 @@ impl Gateway {
     ) -> ApiResult<ChannelSummary> {
         self.require_merchant(merchant_id).await?;
         let provider = new.pg_provider.trim().to_owned();
-        if !KNOWN_PROVIDERS.contains(&provider.as_str()) {
+        let live = self.connectors.live_providers();
+        if !KNOWN_PROVIDERS.contains(&provider.as_str()) && !live.contains(&provider.as_str()) {
+            let mut known: Vec<&str> = KNOWN_PROVIDERS.to_vec();
+            known.extend(live.iter().filter(|p| !KNOWN_PROVIDERS.contains(p)));
             return Err(ApiError::invalid(format!(
                 "unknown PG provider {provider:?} (known: {})",
-                KNOWN_PROVIDERS.join(", ")
+                known.join(", ")
             )));
         }
-        if new.mid.trim().is_empty() {
+        let mid = new.mid.trim().to_owned();
+        if mid.is_empty() {
             return Err(ApiError::invalid("the MID must not be empty"));
         }
-        let id = format!("ch_{}", random_hex(8));
-        let secrets_sealed = if new.secrets.is_empty() {
-            None
-        } else {
-            let json = serde_json::to_string(&new.secrets).map_err(ApiError::internal)?;
-            Some(
-                self.vault
-                    .seal_str(&json, &channel_aad(merchant_id, &id))
-                    .map_err(ApiError::internal)?,
-            )
-        };
-        let row = ChannelRow {
-            id,
+        let existing = merchants::find_channel(&self.db, merchant_id, &provider, &mid).await?;
+        if let Some(removed) = existing.filter(|c| c.removed_at != 0) {
+            // Back from removal: fresh settings (defaults for what is not given), same row.
+            let base = ChannelRow {
+                test_mode: true,
+                is_default: false,
+                keyed_billing: true,
+                secrets_sealed: None,
+                endpoint: None,
+                removed_at: 0,
+                ..removed
+            };
+            let row = self.apply_settings(base, new.settings)?;
+            merchants::update_channel(&self.db, &row).await?;
+            return self.summarize_channel(&row);
+        }
+        let base = ChannelRow {
+            id: format!("ch_{}", random_hex(8)),
             merchant_id: merchant_id.to_owned(),
             pg_provider: provider,
-            mid: new.mid.trim().to_owned(),
-            test_mode: new.test_mode,
-            is_default: new.is_default,
-            keyed_billing: new.keyed_billing,
-            secrets_sealed,
+            mid,
+            test_mode: true,
+            is_default: false,
+            keyed_billing: true,
+            secrets_sealed: None,
             created_at: now(),
             channel_key: crate::channels::new_channel_key(),
+            endpoint: None,
+            removed_at: 0,
         };
+        let row = self.apply_settings(base, new.settings)?;
         match merchants::add_channel(&self.db, &row).await {
             Ok(()) => self.summarize_channel(&row),
             Err(StoreError::Conflict(_)) => Err(ApiError::invalid(
-                "this merchant already has a channel for that PG provider and MID",
+                "this merchant already has a channel for that PG provider and MID (change it with `openimp channel update`)",
             )),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Changes a channel in place (`openimp channel update`, the console): what `settings`
+    /// gives replaces the current value, the rest is kept. Payments and billing keys keep
+    /// pointing at the channel; a key issued in the other mode is refused when charged.
+    pub async fn update_channel(
+        &self,
+        merchant_id: &str,
+        pg_provider: &str,
+        mid: &str,
+        settings: ChannelSettings,
+    ) -> ApiResult<ChannelSummary> {
+        self.require_merchant(merchant_id).await?;
+        let (pg_provider, mid) = (pg_provider.trim(), mid.trim());
+        let current = merchants::find_channel(&self.db, merchant_id, pg_provider, mid)
+            .await?
+            .filter(|c| c.removed_at == 0)
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no channel {pg_provider}.{mid} for merchant {merchant_id}"
+                ))
+            })?;
+        let row = self.apply_settings(current, settings)?;
+        if !merchants::update_channel(&self.db, &row).await? {
+            return Err(ApiError::not_found(format!(
+                "no channel {pg_provider}.{mid} for merchant {merchant_id}"
+            )));
+        }
+        self.summarize_channel(&row)
+    }
+
+    /// `row` with `settings` applied: the endpoint checked, the secrets merged and sealed.
+    fn apply_settings(
+        &self,
+        mut row: ChannelRow,
+        settings: ChannelSettings,
+    ) -> ApiResult<ChannelRow> {
+        if let Some(test_mode) = settings.test_mode {
+            row.test_mode = test_mode;
+        }
+        if settings.is_default == Some(true) {
+            row.is_default = true;
+        }
+        if let Some(keyed_billing) = settings.keyed_billing {
+            row.keyed_billing = keyed_billing;
+        }
+        if let Some(endpoint) = settings.endpoint {
+            row.endpoint = check_endpoint(&endpoint)?;
+        }
+        if !settings.secrets.is_empty() {
+            let mut secrets = self.channel_secrets(&row)?;
+            for (name, value) in settings.secrets {
+                if !SECRET_NAMES.contains(&name.as_str()) {
+                    return Err(ApiError::invalid(format!(
+                        "unknown channel secret {name:?} (known: {})",
+                        SECRET_NAMES.join(", ")
+                    )));
+                }
+                if value.is_empty() {
+                    secrets.remove(&name);
+                } else {
+                    secrets.insert(name, value);
+                }
+            }
+            row.secrets_sealed = if secrets.is_empty() {
+                None
+            } else {
+                let json = serde_json::to_string(&secrets).map_err(ApiError::internal)?;
+                Some(
+                    self.vault
+                        .seal_str(&json, &channel_aad(&row.merchant_id, &row.id))
+                        .map_err(ApiError::internal)?,
+                )
+            };
+        }
+        Ok(row)
     }
 
     pub async fn list_channels(&self, merchant_id: &str) -> ApiResult<Vec<ChannelSummary>> {
@@ -163,6 +273,8 @@ impl Gateway {
         rows.iter().map(|row| self.summarize_channel(row)).collect()
     }
 
+    /// Removes a channel from picking and listing. Its row stays: the payments made through
+    /// it can still be looked up, cancelled and reconciled; its billing keys are refused.
     pub async fn remove_channel(
         &self,
         merchant_id: &str,
@@ -170,7 +282,7 @@ impl Gateway {
         mid: &str,
     ) -> ApiResult<()> {
         self.require_merchant(merchant_id).await?;
-        if merchants::remove_channel(&self.db, merchant_id, pg_provider, mid).await? {
+        if merchants::remove_channel(&self.db, merchant_id, pg_provider, mid, now()).await? {
             Ok(())
         } else {
             Err(ApiError::not_found(format!(
@@ -213,6 +325,7 @@ impl Gateway {
             is_default: row.is_default,
             keyed_billing: row.keyed_billing,
             channel_key: row.channel_key.clone(),
+            endpoint: row.endpoint.clone(),
             secrets,
         })
     }
@@ -243,6 +356,8 @@ fn sandbox_channel(
         secrets_sealed: None,
         created_at: now,
         channel_key: crate::channels::new_channel_key(),
+        endpoint: None,
+        removed_at: 0,
     }
 }
 
@@ -250,4 +365,76 @@ fn random_digits(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+}
+
+/// `--endpoint`: an http(s) base URL (scheme and host, optionally a port and a path prefix; no
+/// query, fragment or credentials), kept without its trailing slash. Empty: none.
+fn check_endpoint(endpoint: &str) -> ApiResult<Option<String>> {
+    let endpoint = endpoint.trim();
+    if endpoint.is_empty() {
+        return Ok(None);
+    }
+    let refuse = |why: &str| {
+        Err(ApiError::invalid(format!(
+            "--endpoint must be an http(s) base URL such as https://stgstdpay.inicis.com or http://127.0.0.1:9100 ({why}): {endpoint:?}"
+        )))
+    };
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return refuse("no scheme");
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return refuse("the scheme is not http or https");
+    }
+    if rest.contains(['?', '#', '@']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("no query, fragment, credentials or spaces");
+    }
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host_port.starts_with('[') => {
+            if port.is_empty() || port.parse::<u16>().is_err() {
+                return refuse("the port is not a number");
+            }
+            host
+        }
+        _ => host_port,
+    };
+    if host.is_empty() {
+        return refuse("no host");
+    }
+    Ok(Some(format!("{}://{}", scheme.to_ascii_lowercase(), rest.trim_end_matches('/'))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn endpoints_are_http_base_urls() {
+        assert_eq!(
+            check_endpoint("http://127.0.0.1:9100/").unwrap().as_deref(),
+            Some("http://127.0.0.1:9100")
+        );
+        assert_eq!(
+            check_endpoint(" HTTPS://stgstdpay.inicis.com ").unwrap().as_deref(),
+            Some("https://stgstdpay.inicis.com")
+        );
+        assert_eq!(
+            check_endpoint("http://[::1]:8080/fake").unwrap().as_deref(),
+            Some("http://[::1]:8080/fake")
+        );
+        assert_eq!(check_endpoint("").unwrap(), None);
+        for bad in [
+            "ftp://example.com",
+            "example.com",
+            "http://",
+            "http://:80",
+            "http://host:port",
+            "http://user@host",
+            "http://host/?a=b",
+            "http://host/#x",
+            "http://ho st",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

@@ -18,10 +18,14 @@ use openimp_pg::{ChannelContext, ConnectorError};
 
 use crate::{ApiResult, Gateway};
 
-/// Which PG operation a call is: its metrics label, and its name in messages. (Charges and key
-/// issues join when charge.rs, billing.rs's issue and the window move onto [`Gateway::call_pg`].)
+/// Which PG operation a call is: its metrics label, and its name in messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PgOperation {
+    Charge,
+    IssueBillingKey,
+    BeginWindow,
+    CompleteWindow,
+    NetCancel,
     Cancel,
     Inquire,
     InquireCancel,
@@ -32,6 +36,11 @@ impl PgOperation {
     /// The `operation` label.
     pub(crate) fn label(self) -> &'static str {
         match self {
+            PgOperation::Charge => "charge",
+            PgOperation::IssueBillingKey => "issue_billing_key",
+            PgOperation::BeginWindow => "begin_window",
+            PgOperation::CompleteWindow => "complete_window",
+            PgOperation::NetCancel => "net_cancel",
             PgOperation::Cancel => "cancel",
             PgOperation::Inquire => "inquire",
             PgOperation::InquireCancel => "inquire_cancel",
@@ -42,6 +51,11 @@ impl PgOperation {
     /// (Korean, English) names for messages.
     fn names(self) -> (&'static str, &'static str) {
         match self {
+            PgOperation::Charge => ("결제", "charge"),
+            PgOperation::IssueBillingKey => ("빌링키 발급", "billing key issue"),
+            PgOperation::BeginWindow => ("결제창 호출", "payment window start"),
+            PgOperation::CompleteWindow => ("결제 승인", "window approval"),
+            PgOperation::NetCancel => ("망취소", "net cancel"),
             PgOperation::Cancel => ("취소", "cancel"),
             PgOperation::Inquire => ("결제 조회", "inquiry"),
             PgOperation::InquireCancel => ("취소 조회", "cancel inquiry"),
@@ -79,6 +93,30 @@ fn outcome_label<T>(answer: &Result<T, ConnectorError>) -> &'static str {
     }
 }
 
+/// `call` under `timeout` (no answer in time is [`ConnectorError::Unknown`]), measured. The
+/// timing half of [`Gateway::call_pg`], for a follow-up call made inside the task a
+/// `call_pg` already runs (the cancel of a mismatched approval, a window's net-cancel).
+pub(crate) async fn timed<T, Call>(
+    operation: PgOperation,
+    provider: &str,
+    timeout: std::time::Duration,
+    call: Call,
+) -> Result<T, ConnectorError>
+where
+    Call: Future<Output = Result<T, ConnectorError>>,
+{
+    let started = Instant::now();
+    let answer = match tokio::time::timeout(timeout, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
+    };
+    metrics::histogram!("openimp_pg_call_duration_seconds", "provider" => provider.to_owned(), "operation" => operation.label())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("openimp_pg_calls_total", "provider" => provider.to_owned(), "operation" => operation.label(), "outcome" => outcome_label(&answer))
+        .increment(1);
+    answer
+}
+
 impl Gateway {
     /// Calls the PG with `call`, then hands its answer to `record`, both in a task of their own
     /// (see the module doc). `call` gets `pg_timeout`; no answer in time reaches `record` as
@@ -100,15 +138,7 @@ impl Gateway {
         let timeout = self.config.pg_timeout;
         let provider = context.pg_provider.clone();
         tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = match tokio::time::timeout(timeout, call).await {
-                Ok(answer) => answer,
-                Err(_) => Err(ConnectorError::Unknown(format!("no answer within {timeout:?}"))),
-            };
-            metrics::histogram!("openimp_pg_call_duration_seconds", "provider" => provider.clone(), "operation" => operation.label())
-                .record(started.elapsed().as_secs_f64());
-            metrics::counter!("openimp_pg_calls_total", "provider" => provider, "operation" => operation.label(), "outcome" => outcome_label(&answer))
-                .increment(1);
+            let answer = timed(operation, &provider, timeout, call).await;
             record(answer).await
         })
         .await

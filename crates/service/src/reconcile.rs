@@ -90,7 +90,7 @@ impl Gateway {
         let Some(channel) = channel else {
             return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
         };
-        let (connector, context) = self.connector_for(&channel)?;
+        let (connector, context) = self.payment_connector(&payment, &channel)?;
         let pg_tid = payment.pg_tid.clone().unwrap_or_default();
         let cancel_id = cancel.cancellation_id.clone();
         let call_context = context.clone();
@@ -147,7 +147,7 @@ impl Gateway {
             payments::touch_pending(&self.db, &row.imp_uid, now).await?;
             return Err(ApiError::internal("the payment's channel is gone; settle it by hand"));
         };
-        let (connector, context) = self.connector_for(&channel)?;
+        let (connector, context) = self.payment_connector(row, &channel)?;
         let (call_connector, call_context) = (connector.clone(), context.clone());
         let imp_uid = row.imp_uid.clone();
         let inquiry = self
@@ -204,6 +204,13 @@ impl Gateway {
                 )
                 .await?;
                 Ok(Settled::Failed)
+            }
+            // A window still at its PG: the customer may yet pay there.
+            Ok(Inquiry::NotFound)
+                if crate::window::awaiting_pg_return(&self.db, &row.imp_uid, now).await? =>
+            {
+                payments::touch_pending(&self.db, &row.imp_uid, now).await?;
+                Ok(Settled::Pending)
             }
             Ok(Inquiry::NotFound) if row.started_at <= now - grace => {
                 payments::mark_failed_notify(

@@ -110,6 +110,11 @@ impl Gateway {
         let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
     }
 
+    /// The base URL merchants and browsers reach this server at, once set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.get().map(String::as_str)
+    }
+
     /// Makes the gateway-relative receipt links of a payment absolute.
     pub(crate) fn absolute_links(&self, mut payment: Payment) -> Payment {
         let Some(base) = self.public_url.get() else { return payment };

@@ -28,9 +28,13 @@ pub struct CustomerRow {
     pub customer_postcode: Option<String>,
     pub inserted: i64,
     pub updated: i64,
+    /// The mode that issued the key (`sandbox` or `live`): it is only charged in that mode.
+    pub issued_mode: String,
+    /// The connector (canonical PG provider) that issued a live key; `None` for the sandbox.
+    pub issued_connector: Option<String>,
 }
 
-const COLUMNS: &str = "merchant_id, customer_uid, channel_id, pg_provider, pg_id, billing_key_sealed, card_code, card_name, card_number, card_type, customer_id, customer_name, customer_tel, customer_email, customer_addr, customer_postcode, inserted, updated";
+const COLUMNS: &str = "merchant_id, customer_uid, channel_id, pg_provider, pg_id, billing_key_sealed, card_code, card_name, card_number, card_type, customer_id, customer_name, customer_tel, customer_email, customer_addr, customer_postcode, inserted, updated, issued_mode, issued_connector";
 
 fn from_row(row: &AnyRow) -> Result<CustomerRow, sqlx::Error> {
     Ok(CustomerRow {
@@ -52,6 +56,8 @@ fn from_row(row: &AnyRow) -> Result<CustomerRow, sqlx::Error> {
         customer_postcode: row.try_get(15)?,
         inserted: row.try_get(16)?,
         updated: row.try_get(17)?,
+        issued_mode: row.try_get(18)?,
+        issued_connector: row.try_get(19)?,
     })
 }
 
@@ -99,11 +105,11 @@ pub async fn upsert(
         return Ok(Stored::LiveKeyKept);
     }
     let written = sqlx::query(&format!(
-        "INSERT INTO customers ({COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0) \
+        "INSERT INTO customers ({COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 0) \
          ON CONFLICT (merchant_id, customer_uid) DO UPDATE SET channel_id = excluded.channel_id, pg_provider = excluded.pg_provider, pg_id = excluded.pg_id, \
          billing_key_sealed = excluded.billing_key_sealed, card_code = excluded.card_code, card_name = excluded.card_name, card_number = excluded.card_number, \
          card_type = excluded.card_type, customer_id = excluded.customer_id, customer_name = excluded.customer_name, customer_tel = excluded.customer_tel, \
-         customer_email = excluded.customer_email, customer_addr = excluded.customer_addr, customer_postcode = excluded.customer_postcode, \
+         customer_email = excluded.customer_email, customer_addr = excluded.customer_addr, customer_postcode = excluded.customer_postcode, issued_mode = excluded.issued_mode, issued_connector = excluded.issued_connector, \
          inserted = CASE WHEN customers.deleted_at = 0 THEN customers.inserted ELSE excluded.inserted END, updated = excluded.updated, deleted_at = 0{}",
         // A live key written by a racing transaction since the read above is kept too.
         if replace == Replace::Refused { " WHERE customers.deleted_at <> 0" } else { "" }
@@ -126,6 +132,8 @@ pub async fn upsert(
     .bind(&customer.customer_postcode)
     .bind(customer.inserted)
     .bind(customer.updated)
+    .bind(&customer.issued_mode)
+    .bind(&customer.issued_connector)
     .execute(&mut *tx)
     .await?;
     if written.rows_affected() == 0 {
@@ -170,9 +178,10 @@ pub async fn get_with_channel(
     let columns: String =
         COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
     let row = sqlx::query(&format!(
-        "SELECT {columns}, ch.id, ch.merchant_id, ch.pg_provider, ch.mid, ch.test_mode, ch.is_default, ch.keyed_billing, ch.secrets_sealed, ch.created_at, ch.channel_key \
+        "SELECT {columns}, {} \
          FROM customers c LEFT JOIN channels ch ON ch.id = c.channel_id AND ch.merchant_id = c.merchant_id \
-         WHERE c.merchant_id = $1 AND c.customer_uid = $2 AND c.deleted_at = 0"
+         WHERE c.merchant_id = $1 AND c.customer_uid = $2 AND c.deleted_at = 0",
+        crate::merchants::channel_columns("ch")
     ))
     .bind(merchant_id)
     .bind(customer_uid)
@@ -180,9 +189,9 @@ pub async fn get_with_channel(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let customer = from_row(&row)?;
-    let channel_id: Option<String> = row.try_get(18)?;
+    let channel_id: Option<String> = row.try_get(20)?;
     let channel = match channel_id {
-        Some(_) => Some(channel_from_row(&row, 18)?),
+        Some(_) => Some(channel_from_row(&row, 20)?),
         None => None,
     };
     Ok(Some((customer, channel)))

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::batch::{SqliteBatchWriter, Value};
@@ -519,6 +519,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "idempotency_lease", include_str!("../migrations/0007_idempotency_lease.sql")),
     (10, "channel_keys", include_str!("../migrations/0010_channel_keys.sql")),
     (11, "cancel_inquiry", include_str!("../migrations/0011_cancel_inquiry.sql")),
+    (12, "live_channels", include_str!("../migrations/0012_live_channels.sql")),
 ];
 
 /// Binds `params` in order.
@@ -535,11 +536,6 @@ pub(crate) fn bind_all<'q>(
         };
     }
     query
-}
-
-/// How many rows a write touched.
-pub(crate) fn affected(result: &AnyQueryResult) -> u64 {
-    result.rows_affected()
 }
 
 fn sqlite_url_with_create(url: &str) -> String {

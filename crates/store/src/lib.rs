@@ -20,7 +20,6 @@ pub mod merchants;
 pub mod payments;
 mod pg_batch;
 pub mod prepares;
-pub mod sandbox;
 pub mod schedules;
 pub mod tokens;
 pub mod webhooks;

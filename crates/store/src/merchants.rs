@@ -34,12 +34,22 @@ pub struct ChannelRow {
     pub created_at: i64,
     /// The key a request's `channelKey` names (`channel-key-…`), unique across merchants.
     pub channel_key: String,
+    /// `--endpoint`: a base URL replacing every host of the PG; `None`: production hosts.
+    pub endpoint: Option<String>,
+    /// When the channel was removed (0: it was not). A removed channel keeps serving its
+    /// payments' lookups, cancels and reconciliation, and nothing else.
+    pub removed_at: i64,
 }
 
 const MERCHANT_COLUMNS: &str =
     "imp_code, name, imp_key, secret_salt, secret_hash, webhook_url, webhook_format, created_at";
 const CHANNEL_COLUMNS: &str =
-    "id, merchant_id, pg_provider, mid, test_mode, is_default, keyed_billing, secrets_sealed, created_at, channel_key";
+    "id, merchant_id, pg_provider, mid, test_mode, is_default, keyed_billing, secrets_sealed, created_at, channel_key, endpoint, removed_at";
+
+/// The channel columns a join selects, under `alias`.
+pub fn channel_columns(alias: &str) -> String {
+    CHANNEL_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
 
 fn merchant_from_row(row: &AnyRow) -> Result<MerchantRow, sqlx::Error> {
     Ok(MerchantRow {
@@ -67,6 +77,8 @@ pub(crate) fn channel_from_row(row: &AnyRow, offset: usize) -> Result<ChannelRow
         created_at: row.try_get(offset + 8)?,
         // Backfilled by migration 0010; NULL only for a row a LEFT JOIN found no channel for.
         channel_key: row.try_get::<Option<String>, _>(offset + 9)?.unwrap_or_default(),
+        endpoint: row.try_get(offset + 10)?,
+        removed_at: row.try_get::<Option<i64>, _>(offset + 11)?.unwrap_or_default(),
     })
 }
 
@@ -105,7 +117,7 @@ async fn insert_channel_in(tx: &mut crate::Tx, channel: &ChannelRow) -> Result<(
             .await?;
     }
     sqlx::query(&format!(
-        "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
     .bind(&channel.id)
     .bind(&channel.merchant_id)
@@ -117,6 +129,8 @@ async fn insert_channel_in(tx: &mut crate::Tx, channel: &ChannelRow) -> Result<(
     .bind(&channel.secrets_sealed)
     .bind(channel.created_at)
     .bind(&channel.channel_key)
+    .bind(&channel.endpoint)
+    .bind(channel.removed_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -130,16 +144,19 @@ pub async fn add_channel(db: &Db, channel: &ChannelRow) -> Result<(), StoreError
     db.durable().await
 }
 
-/// Removes a channel. Returns whether it existed.
+/// Removes a channel: it keeps its row (its payments need it), marked removed, and loses the
+/// default flag. Returns whether a channel that was not removed yet was found.
 pub async fn remove_channel(
     db: &Db,
     merchant_id: &str,
     pg_provider: &str,
     mid: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     let result = sqlx::query(
-        "DELETE FROM channels WHERE merchant_id = $1 AND pg_provider = $2 AND mid = $3",
+        "UPDATE channels SET removed_at = $1, is_default = 0 WHERE merchant_id = $2 AND pg_provider = $3 AND mid = $4 AND removed_at = 0",
     )
+    .bind(now.max(1))
     .bind(merchant_id)
     .bind(pg_provider)
     .bind(mid)
@@ -149,10 +166,59 @@ pub async fn remove_channel(
     Ok(result.rows_affected() > 0)
 }
 
-/// The merchant's channels, the default first.
+/// A channel by its PG provider and MID, removed or not.
+pub async fn find_channel(
+    db: &Db,
+    merchant_id: &str,
+    pg_provider: &str,
+    mid: &str,
+) -> Result<Option<ChannelRow>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels WHERE merchant_id = $1 AND pg_provider = $2 AND mid = $3"
+    ))
+    .bind(merchant_id)
+    .bind(pg_provider)
+    .bind(mid)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(|row| channel_from_row(&row, 0)).transpose()?)
+}
+
+/// Rewrites a channel's settings in place (`channel update`, and `channel add` of a removed
+/// channel, which brings it back). The default flag moves to it when it becomes the default.
+/// Returns whether the row was found.
+pub async fn update_channel(db: &Db, channel: &ChannelRow) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    if channel.is_default {
+        sqlx::query("UPDATE channels SET is_default = 0 WHERE merchant_id = $1 AND id <> $2")
+            .bind(&channel.merchant_id)
+            .bind(&channel.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let result = sqlx::query(
+        "UPDATE channels SET test_mode = $1, is_default = $2, keyed_billing = $3, secrets_sealed = $4, endpoint = $5, removed_at = $6 \
+         WHERE merchant_id = $7 AND id = $8",
+    )
+    .bind(i64::from(channel.test_mode))
+    .bind(i64::from(channel.is_default))
+    .bind(i64::from(channel.keyed_billing))
+    .bind(&channel.secrets_sealed)
+    .bind(&channel.endpoint)
+    .bind(channel.removed_at)
+    .bind(&channel.merchant_id)
+    .bind(&channel.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db.durable().await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// The merchant's channels (not removed), the default first.
 pub async fn list_channels(db: &Db, merchant_id: &str) -> Result<Vec<ChannelRow>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {CHANNEL_COLUMNS} FROM channels WHERE merchant_id = $1 ORDER BY is_default DESC, created_at, pg_provider, mid"
+        "SELECT {CHANNEL_COLUMNS} FROM channels WHERE merchant_id = $1 AND removed_at = 0 ORDER BY is_default DESC, created_at, pg_provider, mid"
     ))
     .bind(merchant_id)
     .fetch_all(db.reader())
@@ -160,7 +226,7 @@ pub async fn list_channels(db: &Db, merchant_id: &str) -> Result<Vec<ChannelRow>
     Ok(rows.iter().map(|row| channel_from_row(row, 0)).collect::<Result<_, _>>()?)
 }
 
-/// One channel by id, scoped to its merchant.
+/// One channel by id, scoped to its merchant, removed or not (a payment's or a key's channel).
 pub async fn get_channel(
     db: &Db,
     merchant_id: &str,

@@ -59,6 +59,9 @@ pub struct PaymentRow {
     pub updated_at: i64,
     /// What pay methods other than card record (migration 0005).
     pub method: MethodDetails,
+    /// The mode the attempt was sent in (`sandbox`, `live`): its cancels, inquiries and
+    /// net-cancels go to the same PG whatever its channel became since. `None`: the channel's.
+    pub pg_mode: Option<String>,
 }
 
 impl PaymentRow {
@@ -113,7 +116,7 @@ pub struct MethodDetails {
     pub vbank_issued_at: i64,
 }
 
-const COLUMNS: &str = "imp_uid, merchant_id, merchant_uid, status, amount, cancel_amount, cancel_reserved, tax_free, vat_amount, currency, pay_method, channel, channel_id, pg_provider, pg_id, pg_tid, apply_num, card_code, card_name, card_number, card_type, card_quota, name, buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, user_agent, notice_url, customer_uid, customer_uid_usage, started_at, paid_at, failed_at, cancelled_at, fail_reason, cancel_reason, receipt_url, updated_at, emb_pg_provider, bank_code, bank_name, vbank_code, vbank_name, vbank_num, vbank_holder, vbank_date, vbank_issued_at";
+const COLUMNS: &str = "imp_uid, merchant_id, merchant_uid, status, amount, cancel_amount, cancel_reserved, tax_free, vat_amount, currency, pay_method, channel, channel_id, pg_provider, pg_id, pg_tid, apply_num, card_code, card_name, card_number, card_type, card_quota, name, buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, user_agent, notice_url, customer_uid, customer_uid_usage, started_at, paid_at, failed_at, cancelled_at, fail_reason, cancel_reason, receipt_url, updated_at, emb_pg_provider, bank_code, bank_name, vbank_code, vbank_name, vbank_num, vbank_holder, vbank_date, vbank_issued_at, pg_mode";
 
 fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
     Ok(PaymentRow {
@@ -172,6 +175,7 @@ fn from_row(row: &AnyRow) -> Result<PaymentRow, sqlx::Error> {
             vbank_date: row.try_get(48)?,
             vbank_issued_at: row.try_get(49)?,
         },
+        pg_mode: row.try_get(50)?,
     })
 }
 
@@ -357,7 +361,7 @@ const LIVE_MERCHANT_UID: &str =
     "(merchant_id, merchant_uid) WHERE status IN ('pending', 'ready', 'paid', 'cancelled')";
 
 fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
-    let placeholders: Vec<String> = (1..=50).map(|i| format!("${i}")).collect();
+    let placeholders: Vec<String> = (1..=51).map(|i| format!("${i}")).collect();
     // An attempt recorded already failed moves no money: the prepared order does not apply.
     // (SQLite needs some WHERE before `ON CONFLICT` in an INSERT ... SELECT.)
     let prepared = (payment.status != PaymentStatus::Failed).then_some(
@@ -424,6 +428,7 @@ fn insert_statement(payment: &PaymentRow) -> (String, Vec<Value>) {
         (&payment.method.vbank_holder).into(),
         payment.method.vbank_date.into(),
         payment.method.vbank_issued_at.into(),
+        (&payment.pg_mode).into(),
     ];
     (sql, params)
 }

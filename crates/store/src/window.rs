@@ -1,6 +1,8 @@
 //! Hosted payment window sessions: one per `IMP.request_pay`, bound to its merchant and request.
 //!
 //! States: `open` → `processing` (one submit claimed it) → `done` (the result is recorded).
+//! A window handed to a PG's own page goes `open` → `handed_off` (its attempt recorded, the
+//! connector's state kept) → `processing` (the PG's return, or its close, claimed it) → `done`.
 //! Every change is a conditional `UPDATE` whose affected-row count is checked, so two submits of
 //! one window cannot both reach the PG.
 
@@ -27,9 +29,11 @@ pub struct SessionRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub updated_at: i64,
+    /// A window handed to a PG: the hand-off and the connector's state (JSON, no card data).
+    pub pg_state: Option<String>,
 }
 
-const COLUMNS: &str = "id, merchant_id, channel_id, csrf_token, origin, mode, device, request_json, user_agent, state, imp_uid, result_json, created_at, expires_at, updated_at";
+const COLUMNS: &str = "id, merchant_id, channel_id, csrf_token, origin, mode, device, request_json, user_agent, state, imp_uid, result_json, created_at, expires_at, updated_at, pg_state";
 
 fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
@@ -48,11 +52,12 @@ fn from_row(row: &AnyRow) -> Result<SessionRow, sqlx::Error> {
         created_at: row.try_get(12)?,
         expires_at: row.try_get(13)?,
         updated_at: row.try_get(14)?,
+        pg_state: row.try_get(15)?,
     })
 }
 
 pub async fn insert(db: &Db, session: &SessionRow) -> Result<(), StoreError> {
-    let placeholders: Vec<String> = (1..=15).map(|i| format!("${i}")).collect();
+    let placeholders: Vec<String> = (1..=16).map(|i| format!("${i}")).collect();
     sqlx::query(&format!(
         "INSERT INTO window_sessions ({COLUMNS}) VALUES ({})",
         placeholders.join(", ")
@@ -72,6 +77,7 @@ pub async fn insert(db: &Db, session: &SessionRow) -> Result<(), StoreError> {
     .bind(session.created_at)
     .bind(session.expires_at)
     .bind(session.updated_at)
+    .bind(&session.pg_state)
     .execute(db.writer())
     .await?;
     db.durable().await?;
@@ -99,6 +105,56 @@ pub async fn claim(db: &Db, id: &str, csrf_token: &str, now: i64) -> Result<bool
     .execute(db.writer())
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// `open` → `handed_off`: the window went to its PG's page, with its recorded attempt
+/// (`imp_uid`) and the hand-off (`pg_state`). False when another request handed it off first,
+/// it was used, or it expired.
+pub async fn hand_off(
+    db: &Db,
+    id: &str,
+    imp_uid: &str,
+    pg_state: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE window_sessions SET state = 'handed_off', imp_uid = $1, pg_state = $2, updated_at = $3 \
+         WHERE id = $4 AND state = 'open' AND expires_at > $3",
+    )
+    .bind(imp_uid)
+    .bind(pg_state)
+    .bind(now)
+    .bind(id)
+    .execute(db.writer())
+    .await?;
+    db.durable().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// `handed_off` → `processing`: the PG's return (or close) is being recorded. Not bound to the
+/// session's expiry: a PG may return after it, and its return must still be settled.
+pub async fn claim_return(db: &Db, id: &str, now: i64) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE window_sessions SET state = 'processing', updated_at = $1 WHERE id = $2 AND state = 'handed_off'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.writer())
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Whether the attempt `imp_uid` is a window still at its PG (handed off, not returned, not
+/// expired): the customer may still pay there, so "the PG has no record" means nothing yet.
+pub async fn awaiting_return(db: &Db, imp_uid: &str, now: i64) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM window_sessions WHERE imp_uid = $1 AND state = 'handed_off' AND expires_at > $2",
+    )
+    .bind(imp_uid)
+    .bind(now)
+    .fetch_one(db.reader())
+    .await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
 }
 
 /// `processing` → `done`, recording the payment and the callback's result.
@@ -147,11 +203,12 @@ pub async fn delete_expired_of(db: &Db, merchant_id: &str, now: i64) -> Result<u
     Ok(result.rows_affected())
 }
 
-/// Deletes finished sessions (and ones a stopped server left `processing`) last changed before
+/// Deletes finished sessions (and ones a stopped server left `processing`, or a PG never
+/// returned from: their attempt is the reconciler's) last changed before
 /// `before`; their payment stays.
 pub async fn delete_finished(db: &Db, before: i64) -> Result<u64, StoreError> {
     let result = sqlx::query(
-        "DELETE FROM window_sessions WHERE state IN ('done', 'processing') AND updated_at < $1",
+        "DELETE FROM window_sessions WHERE state IN ('done', 'processing', 'handed_off') AND updated_at < $1",
     )
     .bind(before)
     .execute(db.writer())

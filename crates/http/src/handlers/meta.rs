@@ -85,16 +85,15 @@ pub async fn receipt(
     State(state): State<AppState>,
     crate::params::Path(tid): crate::params::Path<String>,
 ) -> Response {
-    let entry = match state.gateway.sandbox.receipt(&tid).await {
+    let entry = match state.sales_slips.sales_slip(&tid).await {
         Ok(Some(entry)) => entry,
         Ok(None) => return not_found().await,
-        Err(err) => return HttpError(ApiError::from(err)).into_response(),
+        Err(err) => return HttpError(ApiError::internal(err)).into_response(),
     };
     let escape = |s: &str| {
         s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
     };
-    let kind =
-        if entry.kind.as_str() == "cancel" { "취소 (cancel)" } else { "승인 (approval)" };
+    let kind = if entry.is_cancel { "취소 (cancel)" } else { "승인 (approval)" };
     // Korea has no daylight saving: KST is UTC+9 all year.
     let when = chrono::DateTime::from_timestamp(entry.created_at + 9 * 3600, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S KST").to_string())

@@ -3,6 +3,7 @@
 //!
 //! No business rule here: the checks and the payment happen in `openimp_service::window`.
 
+mod handoff;
 mod pages;
 
 use axum::body::Body as RawBody;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use openimp_core::ApiError;
-use openimp_service::window::{CardForm, OpenCommand, Submitted, WindowView};
+use openimp_service::window::{CardForm, OpenCommand, Submitted, WindowPage, WindowView};
 
 use crate::envelope::HttpError;
 use crate::params::Body;
@@ -103,10 +104,43 @@ pub async fn open(State(state): State<AppState>, headers: HeaderMap, body: RawBo
     cors(&headers, response)
 }
 
-/// `GET /window/{id}`: the window (the form, or its result once done).
+/// `GET /window/{id}`: the window (openimp's form, the hand-off to the PG's own window, or
+/// the result once done).
 pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.gateway.window_view(&id).await {
-        Ok(view) => show(&view, None),
+    match state.gateway.window_page(&id).await {
+        Ok(WindowPage::Hosted(view)) => show(&view, None),
+        Ok(WindowPage::HandedOff { view, handoff }) => match &view.result {
+            Some(rsp) => pages::result(&view, rsp),
+            None => handoff::page(&view, &handoff),
+        },
+        Err(err) => pages::error(&err),
+    }
+}
+
+/// `GET|POST /window/{id}/return`: the PG sends the browser back (form fields or query,
+/// size-capped); the approval is made server to server and the window ends as any window.
+pub async fn pg_return(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+    body: RawBody,
+) -> Response {
+    let max = openimp_service::window::RETURN_MAX_BYTES;
+    let Ok(body) = axum::body::to_bytes(body, max).await else {
+        let refusal = ApiError::invalid("PG 응답이 너무 큽니다. (the PG return is too large)");
+        return crate::envelope::closing(pages::error(&refusal));
+    };
+    let fields = handoff::return_fields(uri.query(), &body);
+    match state.gateway.window_return(&id, fields).await {
+        Ok(rsp) => finished(&state, &id, rsp).await,
+        Err(err) => pages::error(&err),
+    }
+}
+
+/// `GET|POST /window/{id}/cancel`: the customer closed the PG's window.
+pub async fn pg_close(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.gateway.window_pg_close(&id).await {
+        Ok(rsp) => finished(&state, &id, rsp).await,
         Err(err) => pages::error(&err),
     }
 }

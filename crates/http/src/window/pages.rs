@@ -32,7 +32,7 @@ button{flex:1;font-size:1rem;font-weight:700;padding:12px;border-radius:6px;bord
 footer{margin-top:16px;font-size:.75rem;color:#555}
 "#;
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -332,10 +332,18 @@ pub fn result(view: &WindowView, rsp: &Value) -> Response {
     let message = message.to_string().replace('<', "\\u003c");
     let origin =
         serde_json::to_string(&view.session.origin).unwrap_or_default().replace('<', "\\u003c");
+    // A PG's return lands inside the PG's frame within the window: the outermost openimp
+    // window page above it (same origin, under /window/) is sent back to the window's own
+    // URL, which shows this result again where the SDK listens (its frame's postMessage).
+    let window_url = serde_json::to_string(&format!("/window/{}", view.session.id))
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
     content.push_str(&format!(
-        r#"<script nonce="{nonce}">(function(){{var m={message};if(window.parent&&window.parent!==window){{window.parent.postMessage(m,{origin});}}}})();</script>"#
+        r#"<script nonce="{nonce}">(function(){{var m={message};var w=window;try{{while(w.parent!==w&&w.parent.location.origin===location.origin&&w.parent.location.pathname.indexOf('/window/')===0){{w=w.parent;}}}}catch(e){{}}if(w!==window){{w.location.replace({window_url});return;}}if(window.parent&&window.parent!==window){{window.parent.postMessage(m,{origin});}}}})();</script>"#
     ));
-    let frame = (view.session.mode == "overlay").then_some(view.session.origin.as_str());
+    // 'self': the result of a PG's return is framed by openimp's own window page.
+    let frame = (view.session.mode == "overlay").then(|| format!("'self' {}", view.session.origin));
+    let frame = frame.as_deref();
     html(
         StatusCode::OK,
         layout("결제 결과 (Result)", &view.merchant_name, &content),

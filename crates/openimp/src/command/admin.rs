@@ -1,16 +1,13 @@
 //! Administration commands: merchants, channels, the sandbox ledger, the vault, migrations.
 //! They work while a server runs on the same database.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use openimp_pg::sandbox::SandboxPg;
-use openimp_service::merchants::{MerchantCredentials, NewChannel, NewMerchant};
+use openimp_service::merchants::{MerchantCredentials, NewMerchant};
 use openimp_service::{Gateway, GatewayConfig};
 use openimp_vault::{Aad, Vault};
 
@@ -24,13 +21,15 @@ pub(super) async fn gateway(data: &DataOptions) -> anyhow::Result<(Gateway, Data
     let lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
-    let sandbox = Arc::new(SandboxPg::new(data.open_sandbox_db(&db).await?, Duration::ZERO));
+    let pg_timeout = Duration::from_secs(30);
+    let options = crate::connectors::ConnectorOptions { sandbox_delay: Duration::ZERO, pg_timeout };
+    let pgs = crate::connectors::connectors(data, &db, options).await?;
     let gateway = Gateway::new(
         db,
         vault,
-        sandbox,
+        pgs.connectors,
         GatewayConfig {
-            pg_timeout: Duration::from_secs(30),
+            pg_timeout,
             reconcile_after: Duration::from_secs(60),
             crash_after_pg_call: false,
             window_session_ttl_secs: openimp_service::window::SESSION_TTL_SECS,
@@ -189,140 +188,6 @@ fn print_credentials(credentials: &MerchantCredentials, json: bool, secret_label
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ChannelCommand {
-    /// Add a PG channel (MID) to a merchant.
-    Add(Box<ChannelAdd>),
-    /// List a merchant's channels with their channel keys (secrets masked).
-    List {
-        #[arg(long)]
-        merchant: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Remove a channel.
-    Remove {
-        #[arg(long)]
-        merchant: String,
-        #[arg(long)]
-        pg_provider: String,
-        #[arg(long)]
-        mid: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ChannelAdd {
-    /// The merchant code (imp + 8 digits).
-    #[arg(long)]
-    merchant: String,
-    /// html5_inicis, inicis or kicc.
-    #[arg(long)]
-    pg_provider: String,
-    /// The PG merchant id (상점아이디).
-    #[arg(long)]
-    mid: String,
-    /// Test mode: the sandbox PG answers for this channel.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    test_mode: bool,
-    /// Make this the merchant's default channel.
-    #[arg(long)]
-    default: bool,
-    /// Refuse REST billing-key issue and keyed charges (a window-only billing contract).
-    #[arg(long)]
-    no_keyed_billing: bool,
-    /// KG Inicis web-standard signKey (or OPENIMP_SIGN_KEY, or --sign-key-file).
-    #[arg(long, env = "OPENIMP_SIGN_KEY", hide_env_values = true)]
-    sign_key: Option<String>,
-    #[arg(long, env = "OPENIMP_SIGN_KEY_FILE")]
-    sign_key_file: Option<PathBuf>,
-    /// KG Inicis INIAPI key (or OPENIMP_INIAPI_KEY, or --iniapi-key-file).
-    #[arg(long, env = "OPENIMP_INIAPI_KEY", hide_env_values = true)]
-    iniapi_key: Option<String>,
-    #[arg(long, env = "OPENIMP_INIAPI_KEY_FILE")]
-    iniapi_key_file: Option<PathBuf>,
-    /// KG Inicis INIAPI IV (or OPENIMP_INIAPI_IV, or --iniapi-iv-file).
-    #[arg(long, env = "OPENIMP_INIAPI_IV", hide_env_values = true)]
-    iniapi_iv: Option<String>,
-    #[arg(long, env = "OPENIMP_INIAPI_IV_FILE")]
-    iniapi_iv_file: Option<PathBuf>,
-    /// KG Inicis billing merchantKey (or OPENIMP_MERCHANT_KEY, or --merchant-key-file).
-    #[arg(long, env = "OPENIMP_MERCHANT_KEY", hide_env_values = true)]
-    merchant_key: Option<String>,
-    #[arg(long, env = "OPENIMP_MERCHANT_KEY_FILE")]
-    merchant_key_file: Option<PathBuf>,
-    /// KICC secret key (or OPENIMP_KICC_SECRET_KEY, or --kicc-secret-key-file).
-    #[arg(long, env = "OPENIMP_KICC_SECRET_KEY", hide_env_values = true)]
-    kicc_secret_key: Option<String>,
-    #[arg(long, env = "OPENIMP_KICC_SECRET_KEY_FILE")]
-    kicc_secret_key_file: Option<PathBuf>,
-}
-
-impl ChannelCommand {
-    pub async fn run(self, data: &DataOptions) -> anyhow::Result<()> {
-        let (gateway, _lock) = gateway(data).await?;
-        match self {
-            ChannelCommand::Add(args) => {
-                let args = *args;
-                let mut secrets = BTreeMap::new();
-                for (name, value, file) in [
-                    ("sign_key", args.sign_key, args.sign_key_file),
-                    ("iniapi_key", args.iniapi_key, args.iniapi_key_file),
-                    ("iniapi_iv", args.iniapi_iv, args.iniapi_iv_file),
-                    ("merchant_key", args.merchant_key, args.merchant_key_file),
-                    ("kicc_secret_key", args.kicc_secret_key, args.kicc_secret_key_file),
-                ] {
-                    let flag = name.replace('_', "-");
-                    if let Some(value) = (SecretSource { flag: &flag, value, file }).resolve()? {
-                        secrets.insert(name.to_owned(), value);
-                    }
-                }
-                let summary = gateway
-                    .add_channel(
-                        &args.merchant,
-                        NewChannel {
-                            pg_provider: args.pg_provider,
-                            mid: args.mid,
-                            test_mode: args.test_mode,
-                            is_default: args.default,
-                            keyed_billing: !args.no_keyed_billing,
-                            secrets,
-                        },
-                    )
-                    .await
-                    .map_err(service_error)?;
-                println!("{}", serde_json::to_string(&summary)?);
-            }
-            ChannelCommand::List { merchant, json } => {
-                let channels = gateway.list_channels(&merchant).await.map_err(service_error)?;
-                if json {
-                    println!("{}", serde_json::to_string(&channels)?);
-                } else {
-                    for c in channels {
-                        println!(
-                            "{}.{}\t{}\t{}{}{}",
-                            c.pg_provider,
-                            c.mid,
-                            c.channel_key,
-                            if c.test_mode { "test" } else { "live" },
-                            if c.is_default { "\tdefault" } else { "" },
-                            if c.keyed_billing { "" } else { "\twindow-only" }
-                        );
-                    }
-                }
-            }
-            ChannelCommand::Remove { merchant, pg_provider, mid } => {
-                gateway
-                    .remove_channel(&merchant, &pg_provider, &mid)
-                    .await
-                    .map_err(service_error)?;
-                println!("removed {pg_provider}.{mid}");
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Every approval and cancel the sandbox PG recorded, oldest first.
     Ledger {
@@ -350,7 +215,7 @@ impl SandboxCommand {
             SandboxCommand::Ledger { json } => {
                 let main = data.open_db().await?;
                 let db = data.open_sandbox_db(&main).await?;
-                let entries = openimp_store::sandbox::list_ledger(&db).await?;
+                let entries = openimp_sandbox::ledger::list_ledger(&db).await?;
                 let mut out = std::io::stdout().lock();
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&entries)?)?;
@@ -367,7 +232,7 @@ impl SandboxCommand {
             SandboxCommand::Keys { json } => {
                 let main = data.open_db().await?;
                 let db = data.open_sandbox_db(&main).await?;
-                let keys = openimp_store::sandbox::list_billing_keys(&db).await?;
+                let keys = openimp_sandbox::ledger::list_billing_keys(&db).await?;
                 // The PG's key itself is never printed: the card and dates identify it.
                 let keys: Vec<serde_json::Value> = keys
                     .into_iter()

@@ -1,6 +1,7 @@
 //! The command tree. Each subcommand lives in its own module with a `run`.
 
 mod admin;
+mod channel;
 mod fake_pg;
 mod serve;
 mod webhooks;
@@ -31,7 +32,7 @@ enum Command {
     Merchant(admin::MerchantCommand),
     /// Manage a merchant's PG channels.
     #[command(subcommand)]
-    Channel(admin::ChannelCommand),
+    Channel(channel::ChannelCommand),
     /// Inspect the sandbox PG.
     #[command(subcommand)]
     Sandbox(admin::SandboxCommand),

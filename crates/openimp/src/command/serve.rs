@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use openimp_pg::sandbox::SandboxPg;
 use openimp_service::login_limit::LoginLimit;
 use openimp_service::merchants::NewMerchant;
 use openimp_service::{Gateway, GatewayConfig};
@@ -68,15 +67,20 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     survive_file_size_limit();
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
-    let sandbox = Arc::new(SandboxPg::new(
-        data.open_sandbox_db(&db).await?,
-        Duration::from_millis(args.sandbox_delay_ms),
-    ));
+    let pgs = crate::connectors::connectors(
+        data,
+        &db,
+        crate::connectors::ConnectorOptions {
+            sandbox_delay: Duration::from_millis(args.sandbox_delay_ms),
+            pg_timeout: Duration::from_secs(args.pg_timeout_secs),
+        },
+    )
+    .await?;
     let gateway = Arc::new(
         Gateway::new(
             db.clone(),
             vault,
-            sandbox,
+            pgs.connectors,
             GatewayConfig {
                 pg_timeout: Duration::from_secs(args.pg_timeout_secs),
                 reconcile_after: Duration::from_secs(args.reconcile_after_secs),
@@ -108,7 +112,8 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         gateway.spawn_workers(args.worker.worker_config(), shutdown_rx.clone())
     };
-    let app = openimp_http::router(openimp_http::AppState { gateway });
+    let app =
+        openimp_http::router(openimp_http::AppState { gateway, sales_slips: pgs.sales_slips });
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "openimp listening on http://{address}")?;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use openimp_pg::sandbox::SandboxPg;
 use openimp_service::webhook::WebhookOptions;
 use openimp_service::worker::WorkerConfig;
 use openimp_service::{Gateway, GatewayConfig};
@@ -91,15 +90,20 @@ pub async fn run(data: &DataOptions, args: WorkerArgs) -> anyhow::Result<()> {
     let _master_key_lock = data.lock(LockMode::Shared).await?;
     let vault = data.open_vault()?;
     let db = data.open_db().await?;
-    let sandbox = Arc::new(SandboxPg::new(
-        data.open_sandbox_db(&db).await?,
-        Duration::from_millis(args.sandbox_delay_ms),
-    ));
+    let pgs = crate::connectors::connectors(
+        data,
+        &db,
+        crate::connectors::ConnectorOptions {
+            sandbox_delay: Duration::from_millis(args.sandbox_delay_ms),
+            pg_timeout: Duration::from_secs(args.pg_timeout_secs),
+        },
+    )
+    .await?;
     let gateway = Arc::new(
         Gateway::new(
             db.clone(),
             vault,
-            sandbox,
+            pgs.connectors,
             GatewayConfig {
                 pg_timeout: Duration::from_secs(args.pg_timeout_secs),
                 reconcile_after: Duration::from_secs(args.reconcile_after_secs),

@@ -6,7 +6,7 @@ use openimp_core::states::PaymentStatus;
 use openimp_core::time::now;
 use openimp_core::wire::Payment;
 use openimp_core::ApiError;
-use openimp_pg::{ChargeOutcome, ChargeRequest, PaymentSource};
+use openimp_pg::{ChargeOutcome, ChargeRequest, ConnectorError, PaymentSource};
 use openimp_store::merchants::{self, ChannelRow};
 use openimp_store::payments::{self, ApprovalRecord, MethodDetails};
 use openimp_store::window::{self, SessionRow};
@@ -17,6 +17,7 @@ use super::rsp::{charge_rsp, failure, order_fields, rsp_of};
 use super::{CardForm, Submitted, WindowView};
 use crate::charge::Attempt;
 use crate::codes::bank_by_code;
+use crate::pg_call::PgOperation;
 use crate::{ApiResult, Gateway, MerchantId};
 
 /// Mobile carriers offered for phone payments (휴대폰 소액결제).
@@ -228,7 +229,16 @@ impl Gateway {
                 "가상계좌를 발급한 PG 채널이 삭제되었습니다. (the channel was removed)",
             )
         })?;
-        let (connector, context) = self.connector_for(&channel)?;
+        // A simulated deposit is the test mode's: a live PG reports real deposits itself.
+        let mode = row.pg_mode.clone().unwrap_or_else(|| {
+            openimp_pg::registry::Mode::of_test_mode(channel.test_mode).as_str().to_owned()
+        });
+        if mode != openimp_pg::registry::Mode::Sandbox.as_str() {
+            return Err(ApiError::rejected(
+                "실거래 가상계좌에는 입금을 흉내낼 수 없습니다. (a simulated deposit applies only to a test-mode virtual account)",
+            ));
+        }
+        let (connector, context) = self.payment_connector(&row, &channel)?;
         let request = ChargeRequest {
             order_id: row.imp_uid.clone(),
             source: PaymentSource::Method {
@@ -254,24 +264,19 @@ impl Gateway {
         // The call and its record run in a task of their own, as a charge's do: a client that
         // hangs up cannot leave an approval in the PG's ledger with the account still `ready`.
         let db = self.db.clone();
-        let pg_timeout = self.config.pg_timeout;
         let imp_uid = row.imp_uid.clone();
-        tokio::spawn(async move {
-            let outcome = tokio::time::timeout(pg_timeout, connector.charge(&context, request)).await;
+        let call_context = context.clone();
+        let call = async move { connector.charge(&call_context, request).await };
+        let record = move |outcome: Result<ChargeOutcome, ConnectorError>| async move {
             let approval = match outcome {
-                Ok(Ok(ChargeOutcome::Approved(approval))) => approval,
-                Ok(Ok(ChargeOutcome::Declined { code, message })) => {
+                Ok(ChargeOutcome::Approved(approval)) => approval,
+                Ok(ChargeOutcome::Declined { code, message }) => {
                     return Err(ApiError::rejected(format!("[{code}] {message}")))
                 }
-                Ok(Err(err)) => return Err(ApiError::rejected(err.to_string())),
-                Err(_) => {
-                    return Err(ApiError::rejected(
-                        "PG 응답을 받지 못했습니다. (no answer from the sandbox PG)",
-                    ))
-                }
+                Err(err) => return Err(PgOperation::Charge.failure(err)),
             };
             let record = ApprovalRecord {
-                receipt_url: Some(format!("/sandbox/receipts/{}", approval.pg_tid)),
+                receipt_url: approval.receipt_url,
                 pg_tid: approval.pg_tid,
                 apply_num: approval.apply_num,
                 paid_at: approval.paid_at,
@@ -286,9 +291,8 @@ impl Gateway {
                 ));
             }
             Ok(())
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        };
+        self.call_pg(PgOperation::Charge, &context, call, record).await?;
         let row = payments::get(&self.db, &row.merchant_id, &row.imp_uid)
             .await?
             .ok_or_else(ApiError::payment_not_found)?;

@@ -1,5 +1,6 @@
-//! The hosted payment window behind `IMP.request_pay`: the sandbox PG's window for test-mode
-//! channels.
+//! The payment window behind `IMP.request_pay`: openimp's own window for the sandbox PG
+//! (test mode), or the hand-off to a PG's own window ([`handoff`]) for any connector that asks
+//! for one.
 //!
 //! 1. [`Gateway::open_window`]: the SDK on the merchant page posts the request; the checks that
 //!    refuse before a window opens run here (types, channel, prepared amount, a merchant_uid
@@ -17,6 +18,7 @@
 //!
 //! Card data crosses this module once, from the form to the PG; it is never stored here.
 mod card;
+mod handoff;
 mod methods;
 mod request;
 mod rsp;
@@ -27,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::codes::{bank_by_code, BANKS};
+pub(crate) use handoff::awaiting_pg_return;
+pub use handoff::{WindowPage, RETURN_MAX_BYTES, RETURN_MAX_FIELDS};
 pub use methods::CARRIERS;
 pub use request::{method_label, parse_vbank_due, PAY_METHODS};
 pub use rsp::failure;

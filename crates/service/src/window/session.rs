@@ -107,6 +107,7 @@ impl Gateway {
             created_at: now,
             expires_at: now + self.config.window_session_ttl_secs,
             updated_at: now,
+            pg_state: None,
         };
         window::insert(&self.db, &session).await?;
         Ok(Opened { id: session.id, mode: session.mode })

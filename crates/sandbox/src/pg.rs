@@ -2,7 +2,7 @@
 //!
 //! From the merchant's side it behaves like KG Inicis or KICC: it issues billing keys, approves
 //! or declines charges, cancels fully or in part, and answers an inquiry by order id. It keeps
-//! its own state in its own tables of the same database ([`openimp_store::sandbox`]), as a PG
+//! its own state in its own tables ([`crate::ledger`]), in a database of its own, as a PG
 //! keeps its own database; it is the one connector that stores anything. Its ledger is the
 //! oracle tests read for what was really charged.
 //!
@@ -72,16 +72,16 @@ use rand::Rng;
 use openimp_core::card::{mask_card_number, sandbox_card_profile, CardInput};
 use openimp_core::ids::random_hex;
 use openimp_core::time;
-use openimp_store::sandbox::{
-    self as ledger, BillingKeyRow, CancelRecord, LedgerEntry, LedgerKind,
+use openimp_pg::window::{
+    Handoff, NetCancel, WindowOrder, WindowResult, WindowReturn, WindowStart,
 };
-use openimp_store::{Db, StoreError};
-
-use crate::window::{Handoff, NetCancel, WindowOrder, WindowResult, WindowReturn, WindowStart};
-use crate::{
+use openimp_pg::{
     Approval, CancelInquiry, CancelOutcome, CancelRequest, CardInfo, ChannelContext, ChargeOutcome,
     ChargeRequest, Connector, ConnectorError, Inquiry, IssueKeyRequest, IssuedKey, PaymentSource,
 };
+use openimp_store::{Db, StoreError};
+
+use crate::ledger::{self, BillingKeyRow, CancelRecord, LedgerEntry, LedgerKind};
 
 /// The sandbox PG. Cheap to clone: it holds a [`Db`] handle and the simulated latency.
 #[derive(Clone)]
@@ -194,11 +194,6 @@ impl SandboxPg {
             tokio::time::sleep(self.delay).await;
         }
     }
-}
-
-/// Every entry of the sandbox PG's ledger, oldest first (`openimp sandbox ledger`).
-pub async fn ledger(db: &Db) -> Result<Vec<LedgerEntry>, StoreError> {
-    ledger::list_ledger(db).await
 }
 
 /// A decline or refusal the sandbox answers with.
@@ -319,6 +314,23 @@ impl Behavior {
             Behavior::LostCard => Some(LOST_CARD),
             Behavior::AuthFailed => Some(AUTH_FAILED),
         }
+    }
+}
+
+#[async_trait]
+impl openimp_pg::SalesSlips for SandboxPg {
+    async fn sales_slip(&self, tid: &str) -> Result<Option<openimp_pg::SalesSlip>, String> {
+        let entry = self.receipt(tid).await.map_err(|err| err.to_string())?;
+        Ok(entry.map(|e| openimp_pg::SalesSlip {
+            is_cancel: e.kind.as_str() == "cancel",
+            tid: e.tid,
+            mid: e.mid,
+            amount: e.amount,
+            card_name: e.card_name,
+            card_number: e.card_number,
+            apply_num: e.apply_num,
+            created_at: e.created_at,
+        }))
     }
 }
 

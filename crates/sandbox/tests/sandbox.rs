@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use openimp_core::card::{mask_card_number, sandbox_card_profile, CardInput};
-use openimp_pg::sandbox::{self, SandboxPg};
 use openimp_pg::{
     CancelInquiry, CancelOutcome, CancelRequest, ChannelContext, ChargeOutcome, ChargeRequest,
     Connector, ConnectorError, Inquiry, IssueKeyRequest, PaymentSource,
 };
-use openimp_store::sandbox::{cancelled_total, get_billing_key, list_ledger, LedgerKind};
+use openimp_sandbox::ledger::{cancelled_total, get_billing_key, list_ledger, LedgerKind};
+use openimp_sandbox::SandboxPg;
 use openimp_store::{Db, DbConfig, SqliteSync, StoreError};
 use tempfile::TempDir;
 
@@ -46,13 +46,15 @@ async fn fixture_with_delay(delay: Duration) -> Fixture {
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.writer()).await.unwrap();
             admin.close().await;
             let (base, _) = admin_url.split('?').next().unwrap().rsplit_once('/').unwrap();
-            let db = Db::connect(&config(format!("{base}/{name}"))).await.unwrap();
+            let db = openimp_sandbox::open(&config(format!("{base}/{name}"))).await.unwrap();
             (db, Cleanup::Postgres { admin_url, name })
         }
         _ => {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("openimp.db");
-            let db = Db::connect(&config(format!("sqlite://{}", path.display()))).await.unwrap();
+            let db = openimp_sandbox::open(&config(format!("sqlite://{}", path.display())))
+                .await
+                .unwrap();
             (db, Cleanup::Sqlite { _dir: dir })
         }
     };
@@ -567,6 +569,6 @@ async fn delay_is_slept_before_answering() {
     let started = Instant::now();
     assert_eq!(f.pg.inquire(&channel(MID), "imps_none").await.unwrap(), Inquiry::NotFound);
     assert!(started.elapsed() >= Duration::from_millis(200));
-    let ledger = sandbox::ledger(&f.db).await.unwrap();
+    let ledger = list_ledger(&f.db).await.unwrap();
     assert!(ledger.is_empty());
 }

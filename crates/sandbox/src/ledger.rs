@@ -10,9 +10,7 @@ use std::fmt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::batch::Value;
-use crate::db::affected;
-use crate::{Db, StoreError};
+use openimp_store::{Db, StoreError, Value};
 
 /// A billing key the sandbox issued. Never holds the full card number, birth date or password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +180,7 @@ pub async fn mark_billing_key_deleted(
     .bind(mid)
     .execute(db.writer())
     .await?;
-    let deleted = affected(&result) == 1;
+    let deleted = result.rows_affected() == 1;
     if deleted {
         db.durable().await?;
     }
