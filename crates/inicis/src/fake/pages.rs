@@ -25,7 +25,7 @@ fn page(title: &str, body: &str) -> String {
         "<!doctype html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>body{{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}}\
-label{{display:block;margin:.6rem 0}}input{{width:100%;padding:.4rem;font-size:1rem}}\
+label{{display:block;margin:.6rem 0}}input{{width:100%;box-sizing:border-box;padding:.4rem;font-size:1rem}}\
 button{{padding:.5rem 1rem;font-size:1rem}}.error{{color:#b00}}</style></head>\
 <body><h1>KG이니시스 (fake)</h1>{body}</body></html>",
         title = escape(title)
