@@ -20,6 +20,7 @@ dual_backend_tests!(
     declines_reach_the_merchant_as_fail_reason,
     keyed_operations_are_refused_without_the_contract,
     a_lost_answer_is_settled_by_the_reconciler,
+    the_inicis_provider_name_is_served_too,
 );
 
 const SIGN_KEY: &str = "SU5JTElURV9UUklQTEVERVNfS0VZU1RS";
@@ -198,4 +199,38 @@ async fn a_lost_answer_is_settled_by_the_reconciler(backend: Backend) {
     .await;
     assert_eq!(paid["amount"], 2500);
     assert_eq!(fake.amounts("approval").await, vec![2500]);
+}
+
+/// `inicis` (i'mport's older name for KG Inicis) is answered by the same connector.
+async fn the_inicis_provider_name_is_served_too(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let fake = FakeInicis::start();
+    let (merchant, client) = server.merchant_client().await;
+    server.env.cli_json(&[
+        "channel",
+        "add",
+        "--merchant",
+        &merchant.imp_code,
+        "--pg-provider",
+        "inicis",
+        "--mid",
+        "iniescrow0",
+        "--test-mode",
+        "false",
+        "--endpoint",
+        &fake.base_url,
+        "--default",
+        "--sign-key",
+        SIGN_KEY,
+        "--iniapi-key",
+        "yERbIlJ3NhTeObsA",
+        "--iniapi-iv",
+        "tOGDXbfoajk2DQ==",
+    ]);
+    let customer_uid = uid("cust");
+    client.issue_key_ok(&customer_uid, CARD_OK).await;
+    let paid = client.again_paid(&customer_uid, &uid("order"), 1500).await;
+    assert_eq!(paid["pg_provider"], "inicis");
+    assert!(paid["pg_tid"].as_str().unwrap().contains("iniescrow0"), "{paid}");
+    assert_eq!(fake.amounts("approval").await, vec![1500]);
 }
