@@ -170,6 +170,8 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
 }
 
 async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
+    // KICC's live connector is not in this build yet (KG Inicis's is): its live channel is
+    // refused by name.
     let server = TestServer::start(&backend).await;
     let (m, client) = server.merchant_client().await;
     channel(
@@ -179,18 +181,19 @@ async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
             "channel",
             "update",
             "--pg-provider",
-            "html5_inicis",
+            "kicc",
             "--mid",
-            "INIBillTst",
+            "T5102001",
             "--test-mode",
             "false",
+            "--default",
         ],
     );
     let ledger_before = server.ledger().len();
     let refusal = client.onetime(&uid("live"), 1000, CARD_OK).await;
     assert_failure(&refusal, "onetime on a live channel this build has no connector for");
     let message = refusal.1["message"].as_str().unwrap();
-    assert!(message.contains("html5_inicis") && message.contains("INIBillTst"), "{message}");
+    assert!(message.contains("kicc") && message.contains("T5102001"), "{message}");
     let refusal = client.issue_key(&uid("live_key"), CARD_OK).await;
     assert_failure(&refusal, "key issue on the live channel");
     assert_eq!(server.ledger().len(), ledger_before, "nothing reached any PG");
@@ -200,8 +203,8 @@ async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
         &client
             .post_json(
                 "/subscribe/payments/onetime",
-                &json!({"merchant_uid": uid("kicc"), "amount": 1000, "card_number": CARD_OK,
-                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "pg": "kicc"}),
+                &json!({"merchant_uid": uid("inicis"), "amount": 1000, "card_number": CARD_OK,
+                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "pg": "html5_inicis"}),
             )
             .await,
         "a test-mode channel",
@@ -330,7 +333,7 @@ async fn payment_cancelled_where_it_was_charged_after_a_mode_change(backend: Bac
     let (m, client) = server.merchant_client().await;
     let paid = client.onetime_paid(&uid("moded"), 4000).await;
     let imp_uid = paid["imp_uid"].as_str().unwrap();
-    // The channel goes live (this build has no live connector for it): the sandbox payment
+    // The channel goes live (on KG Inicis, without the keys it needs): the sandbox payment
     // is still the sandbox's to cancel, never sent to the live PG nor refused.
     channel(
         &server,
@@ -346,8 +349,12 @@ async fn payment_cancelled_where_it_was_charged_after_a_mode_change(backend: Bac
             "false",
         ],
     );
-    let refusal = client.onetime(&uid("live_now"), 1000, CARD_OK).await;
-    assert_failure(&refusal, "new charges go to the live PG, which this build lacks");
+    let ledger_before = server.ledger().len();
+    let (_, live) = client.onetime(&uid("live_now"), 1000, CARD_OK).await;
+    assert_ne!(live["response"]["status"], "paid", "new charges go to the live PG: {live}");
+    let reason = live["response"]["fail_reason"].as_str().or(live["message"].as_str()).unwrap();
+    assert!(reason.contains("iniapi_key"), "refused for the missing INIAPI key: {reason}");
+    assert_eq!(server.ledger().len(), ledger_before, "nothing reached the sandbox");
     let cancelled = assert_ok(
         &client.cancel(&json!({"imp_uid": imp_uid, "reason": "모드 변경 후 취소"})).await,
         "cancel of a sandbox payment after its channel went live",
