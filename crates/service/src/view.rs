@@ -133,7 +133,7 @@ impl Gateway {
     }
 
     /// Wire payments for rows, with their cancel histories fetched in one query.
-    pub(crate) async fn payment_views(&self, rows: &[PaymentRow]) -> ApiResult<Vec<Payment>> {
+    pub async fn payment_views(&self, rows: &[PaymentRow]) -> ApiResult<Vec<Payment>> {
         let with_cancels: Vec<&str> =
             rows.iter().filter(|r| r.cancel_reserved > 0).map(|r| r.imp_uid.as_str()).collect();
         let cancels: HashMap<String, Vec<CancelRow>> =

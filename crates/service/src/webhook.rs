@@ -445,45 +445,8 @@ impl Gateway {
         let attempted_at = now_millis();
         let started = Instant::now();
         let (payload, content_type) = body(&row);
-        let outcome: Result<(u16, String), String> = async {
-            let url = reqwest::Url::parse(&row.url).map_err(|e| format!("bad URL: {e}"))?;
-            if let Some(host) = url.host_str() {
-                let bare = host.trim_start_matches('[').trim_end_matches(']');
-                if let Ok(ip) = bare.parse::<IpAddr>() {
-                    if !options.allow_private && !is_public(ip) {
-                        return Err(format!(
-                            "refused: {ip} is not a global unicast address (loopback, private or special-purpose)"
-                        ));
-                    }
-                }
-            }
-            let key = self.secret_bytes(&row.merchant_id).await.map_err(|e| e.to_string())?;
-            let timestamp = now();
-            let signature = sign(&key, &row.id, timestamp, &payload);
-            let mut response = self
-                .webhooks
-                .client
-                .post(url)
-                .header("content-type", content_type)
-                .header("webhook-id", &row.id)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header("webhook-signature", signature)
-                .body(payload.clone())
-                .send()
-                .await
-                .map_err(|e| describe(&e))?;
-            let status = response.status().as_u16();
-            let mut snippet = Vec::new();
-            while snippet.len() < 512 {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
-                    _ => break,
-                }
-            }
-            snippet.truncate(512);
-            Ok((status, String::from_utf8_lossy(&snippet).into_owned()))
-        }
-        .await;
+        let outcome =
+            self.send_signed(&row.merchant_id, &row.url, &row.id, payload, content_type).await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let attempt_no = row.attempts + 1;
         let round = row.round_attempts + 1;
@@ -518,6 +481,108 @@ impl Gateway {
         webhooks::record_attempt(&self.db, &attempt, after, now()).await?;
         Ok(after)
     }
+}
+
+impl Gateway {
+    /// One signed POST of `payload` to `url` for a merchant: the answer's status and the first
+    /// 512 bytes of its body, or why nothing was answered. Deliveries and the console's test
+    /// share it, so a test goes exactly as a delivery would (address guard, signature, timeouts).
+    async fn send_signed(
+        &self,
+        merchant_id: &str,
+        url: &str,
+        id: &str,
+        payload: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<(u16, String), String> {
+        let options = &self.webhooks.options;
+        let url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+        if let Some(host) = url.host_str() {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<IpAddr>() {
+                if !options.allow_private && !is_public(ip) {
+                    return Err(format!(
+                        "refused: {ip} is not a global unicast address (loopback, private or special-purpose)"
+                    ));
+                }
+            }
+        }
+        let key = self.secret_bytes(merchant_id).await.map_err(|e| e.to_string())?;
+        let timestamp = now();
+        let signature = sign(&key, id, timestamp, &payload);
+        let mut response = self
+            .webhooks
+            .client
+            .post(url)
+            .header("content-type", content_type)
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(payload)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status().as_u16();
+        let mut snippet = Vec::new();
+        while snippet.len() < 512 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        snippet.truncate(512);
+        Ok((status, String::from_utf8_lossy(&snippet).into_owned()))
+    }
+
+    /// The console's 호출 테스트: sends a signed test notification to the merchant's webhook URL
+    /// now, outside the outbox (nothing is queued or retried), and reports the answer.
+    pub async fn test_webhook(&self, merchant_id: &str) -> ApiResult<WebhookTest> {
+        let settings = webhooks::settings(&self.db, merchant_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("존재하지 않는 가맹점입니다. (unknown merchant)"))?;
+        let Some(url) = settings.url.filter(|u| !u.trim().is_empty()) else {
+            return Err(ApiError::rejected(
+                "웹훅 URL이 설정되지 않았습니다. (no webhook URL is set)",
+            ));
+        };
+        let row = OutboxRow {
+            id: format!("msg_test_{}", random_hex(8)),
+            merchant_id: merchant_id.to_owned(),
+            imp_uid: TEST_IMP_UID.to_owned(),
+            merchant_uid: TEST_MERCHANT_UID.to_owned(),
+            status: "paid".to_owned(),
+            cancellation_id: None,
+            url: url.clone(),
+            format: settings.format,
+            ..OutboxRow::default()
+        };
+        let (payload, content_type) = body(&row);
+        let started = Instant::now();
+        let outcome = self.send_signed(merchant_id, &url, &row.id, payload, content_type).await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (http_status, response, error) = match outcome {
+            Ok((status, snippet)) => (Some(status), snippet, None),
+            Err(err) => (None, String::new(), Some(err)),
+        };
+        Ok(WebhookTest { id: row.id, url, http_status, response, error, latency_ms })
+    }
+}
+
+/// The test notification's ids: recognisably not a payment (a lookup of them answers 404).
+pub const TEST_IMP_UID: &str = "imp_webhook_test";
+pub const TEST_MERCHANT_UID: &str = "openimp_webhook_test";
+
+/// What a test notification got back.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookTest {
+    pub id: String,
+    pub url: String,
+    /// None when nothing answered (see `error`).
+    pub http_status: Option<u16>,
+    /// The first 512 bytes of the answer's body.
+    pub response: String,
+    pub error: Option<String>,
+    pub latency_ms: i64,
 }
 
 fn describe(err: &reqwest::Error) -> String {

@@ -197,6 +197,41 @@ pub async fn get_with_channel(
     Ok(Some((customer, channel)))
 }
 
+/// A page of a merchant's live keys, newest first, and their total: all of them, or those
+/// whose customer_uid contains `search` (the console's list).
+pub async fn list(
+    db: &Db,
+    merchant_id: &str,
+    search: Option<&str>,
+    page: i64,
+    limit: i64,
+) -> Result<(Vec<CustomerRow>, i64), StoreError> {
+    // LIKE's own wildcards in the search text match themselves.
+    let pattern = search.map(|s| {
+        let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let clause =
+        "merchant_id = $1 AND deleted_at = 0 AND ($2 = '' OR customer_uid LIKE $2 ESCAPE '\\')";
+    let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM customers WHERE {clause}"))
+        .bind(merchant_id)
+        .bind(pattern.clone().unwrap_or_default())
+        .fetch_one(db.reader())
+        .await?
+        .try_get(0)?;
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE {clause} ORDER BY inserted DESC, customer_uid LIMIT $3 OFFSET $4"
+    ))
+    .bind(merchant_id)
+    .bind(pattern.unwrap_or_default())
+    .bind(limit)
+    .bind((page - 1) * limit)
+    .fetch_all(db.reader())
+    .await?;
+    let list = found.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok((list, total))
+}
+
 /// Live keys among `customer_uids`, in the order asked.
 pub async fn get_many(
     db: &Db,

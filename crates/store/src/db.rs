@@ -520,6 +520,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "channel_keys", include_str!("../migrations/0010_channel_keys.sql")),
     (11, "cancel_inquiry", include_str!("../migrations/0011_cancel_inquiry.sql")),
     (12, "live_channels", include_str!("../migrations/0012_live_channels.sql")),
+    (13, "console", include_str!("../migrations/0013_console.sql")),
 ];
 
 /// Binds `params` in order.

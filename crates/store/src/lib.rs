@@ -6,13 +6,14 @@
 //!
 //! - [`Db`]: the connection pools, migrations and the durability barrier.
 //! - One module per aggregate: [`merchants`], [`tokens`], [`customers`], [`payments`], [`cancels`],
-//!   [`prepares`], [`idempotency`]; each exposes plain async functions over a [`Db`].
+//!   [`prepares`], [`idempotency`], [`console`] (the web console's users, sessions, audit); each exposes plain async functions over a [`Db`].
 //!
 //! **Architecture invariant:** nothing here reads the environment or calls a PG; sealed values
 //! arrive already sealed (base64 text) and leave sealed.
 
 mod batch;
 pub mod cancels;
+pub mod console;
 pub mod customers;
 mod db;
 pub mod idempotency;

@@ -673,6 +673,10 @@ pub struct PaymentFilter {
     pub status: Option<String>,
     /// (column, from, to): both bounds inclusive.
     pub time_range: Option<(&'static str, i64, i64)>,
+    /// The console's search: one imp_uid, a pay method, a PG provider.
+    pub imp_uid: Option<String>,
+    pub pay_method: Option<String>,
+    pub pg_provider: Option<String>,
 }
 
 fn where_clause(merchant_id: &str, filter: &PaymentFilter) -> (String, Vec<String>, Vec<i64>) {
@@ -683,9 +687,16 @@ fn where_clause(merchant_id: &str, filter: &PaymentFilter) -> (String, Vec<Strin
         texts.push(merchant_uid.clone());
         clauses.push(format!("merchant_uid = ${}", texts.len()));
     }
-    if let Some(customer_uid) = &filter.customer_uid {
-        texts.push(customer_uid.clone());
-        clauses.push(format!("customer_uid = ${}", texts.len()));
+    for (column, value) in [
+        ("customer_uid", &filter.customer_uid),
+        ("imp_uid", &filter.imp_uid),
+        ("pay_method", &filter.pay_method),
+        ("pg_provider", &filter.pg_provider),
+    ] {
+        if let Some(value) = value {
+            texts.push(value.clone());
+            clauses.push(format!("{column} = ${}", texts.len()));
+        }
     }
     match filter.status.as_deref() {
         Some("ready") => clauses.push("status IN ('ready', 'pending')".to_owned()),

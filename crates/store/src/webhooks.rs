@@ -50,7 +50,7 @@ pub async fn insert_for_payment(
 }
 
 /// A queued notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: String,
     pub merchant_id: String,

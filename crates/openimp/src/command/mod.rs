@@ -4,6 +4,7 @@ mod admin;
 mod channel;
 mod fake_pg;
 mod serve;
+mod users;
 mod webhooks;
 mod worker;
 
@@ -47,6 +48,9 @@ enum Command {
     /// Run a fake of a PG's server side (tests, trying a live channel offline).
     #[command(subcommand)]
     FakePg(fake_pg::FakePgCommand),
+    /// Console users (the web console at /console).
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 impl Cli {
@@ -62,6 +66,7 @@ impl Cli {
             Command::Worker(args) => worker::run(&data, args).await,
             Command::Webhooks(command) => command.run(&data).await,
             Command::FakePg(command) => command.run().await,
+            Command::User(command) => command.run(&data).await,
         }
     }
 }

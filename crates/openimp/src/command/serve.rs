@@ -51,6 +51,20 @@ pub struct ServeArgs {
     /// Open (unused, unexpired) payment windows a merchant may have at once; more are refused.
     #[arg(long, env = "OPENIMP_WINDOW_SESSIONS_PER_MERCHANT", default_value_t = openimp_service::window::OPEN_SESSIONS_PER_MERCHANT)]
     window_sessions_per_merchant: i64,
+    /// Do not serve the merchant web console at /console.
+    #[arg(long, env = "OPENIMP_NO_CONSOLE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    no_console: bool,
+    /// Behind a reverse proxy that sets X-Forwarded-Proto (and strips it from clients): mark
+    /// console cookies Secure when it says https. Without it, cookies are Secure when
+    /// --public-url is https.
+    #[arg(long, env = "OPENIMP_CONSOLE_TRUST_FORWARDED_PROTO", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    console_trust_forwarded_proto: bool,
+    /// Failed console sign-ins of one email, within --console-lockout-secs, after which its
+    /// sign-ins are refused until the window passes.
+    #[arg(long, env = "OPENIMP_CONSOLE_LOCKOUT_FAILURES", default_value_t = 5)]
+    console_lockout_failures: i64,
+    #[arg(long, env = "OPENIMP_CONSOLE_LOCKOUT_SECS", default_value_t = 900)]
+    console_lockout_secs: i64,
     /// Test only: abort right after a PG approval, before recording it.
     #[arg(long, hide = true)]
     fault_crash_after_pg_call: bool,
@@ -99,7 +113,8 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    gateway.set_public_url(args.public_url.as_deref().unwrap_or(&format!("http://{address}")));
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    gateway.set_public_url(&public_url);
     ensure_demo_merchant(data, &gateway, address).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let health = db.watch_health(Duration::from_millis(500), shutdown_rx.clone());
@@ -112,8 +127,24 @@ pub async fn run(data: &DataOptions, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         gateway.spawn_workers(args.worker.worker_config(), shutdown_rx.clone())
     };
-    let app =
-        openimp_http::router(openimp_http::AppState { gateway, sales_slips: pgs.sales_slips });
+    let api = openimp_http::router(openimp_http::AppState {
+        gateway: gateway.clone(),
+        sales_slips: pgs.sales_slips,
+    });
+    let app = if args.no_console {
+        api
+    } else {
+        let config = openimp_console::ConsoleConfig {
+            https: public_url.to_ascii_lowercase().starts_with("https://"),
+            trust_forwarded_proto: args.console_trust_forwarded_proto,
+            lockout: openimp_console::Lockout {
+                max_failures: args.console_lockout_failures.max(1),
+                window_secs: args.console_lockout_secs.max(1),
+            },
+        };
+        let console = openimp_console::router(openimp_console::ConsoleState::new(gateway, config));
+        axum::Router::new().nest("/console", console).merge(api)
+    };
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "openimp listening on http://{address}")?;
