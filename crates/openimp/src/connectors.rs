@@ -45,6 +45,11 @@ pub async fn connectors(
     let http = PgHttp::new(options.pg_timeout);
     let connectors = Connectors::new(sandbox.clone());
     // Live connectors, one line each.
+    let connectors = connectors.with_live(
+        "html5_inicis",
+        &["inicis"],
+        Arc::new(openimp_inicis::InicisConnector::new(http.clone(), inicis_options())),
+    );
     let connectors =
         connectors.with_live("kicc", &[], Arc::new(openimp_kicc::KiccConnector::with_http(http)));
     #[cfg(feature = "scripted-pg")]
@@ -54,4 +59,19 @@ pub async fn connectors(
         Arc::new(crate::scripted_pg::ScriptedPg),
     );
     Ok(Pgs { connectors, sales_slips: sandbox })
+}
+
+/// What KG Inicis's INIAPI is told about the merchant's server: `OPENIMP_INICIS_CLIENT_IP`
+/// (`clientIp`, the address registered with KG Inicis; default `127.0.0.1`) and
+/// `OPENIMP_INICIS_SITE_URL` (`url`; default `http://localhost`).
+fn inicis_options() -> openimp_inicis::InicisOptions {
+    let mut options = openimp_inicis::InicisOptions::default();
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(ip) = set("OPENIMP_INICIS_CLIENT_IP") {
+        options.client_ip = ip;
+    }
+    if let Some(url) = set("OPENIMP_INICIS_SITE_URL") {
+        options.site_url = url;
+    }
+    options
 }

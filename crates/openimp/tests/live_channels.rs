@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 dual_backend_tests!(
     update_changes_a_channel_in_place,
-    live_channel_without_connector_is_refused_by_name,
+    live_kicc_channel_refuses_keyed_requests_by_name,
     sandbox_key_refused_after_the_channel_goes_live,
     removed_channel_keeps_its_payments_cancellable,
     payment_cancelled_where_it_was_charged_after_a_mode_change,
@@ -184,7 +184,9 @@ async fn update_changes_a_channel_in_place(backend: Backend) {
     );
 }
 
-async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
+async fn live_kicc_channel_refuses_keyed_requests_by_name(backend: Backend) {
+    // Every known provider has a live connector now; a live KICC channel refuses keyed
+    // requests by name (KICC has no keyed API), before anything reaches a PG.
     let server = TestServer::start(&backend).await;
     let (m, client) = server.merchant_client().await;
     channel(
@@ -194,18 +196,19 @@ async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
             "channel",
             "update",
             "--pg-provider",
-            "html5_inicis",
+            "kicc",
             "--mid",
-            "INIBillTst",
+            "T5102001",
             "--test-mode",
             "false",
+            "--default",
         ],
     );
     let ledger_before = server.ledger().len();
     let refusal = client.onetime(&uid("live"), 1000, CARD_OK).await;
-    assert_failure(&refusal, "onetime on a live channel this build has no connector for");
+    assert_failure(&refusal, "keyed onetime on a live KICC channel");
     let message = refusal.1["message"].as_str().unwrap();
-    assert!(message.contains("html5_inicis") && message.contains("INIBillTst"), "{message}");
+    assert!(message.contains("kicc") && message.contains("T5102001"), "{message}");
     let refusal = client.issue_key(&uid("live_key"), CARD_OK).await;
     assert_failure(&refusal, "key issue on the live channel");
     assert_eq!(server.ledger().len(), ledger_before, "nothing reached any PG");
@@ -220,9 +223,8 @@ async fn live_channel_without_connector_is_refused_by_name(backend: Backend) {
         &client
             .post_json(
                 "/subscribe/payments/onetime",
-                &json!({"merchant_uid": uid("test"), "amount": 1000, "card_number": CARD_OK,
-                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2,
-                        "pg": "html5_inicis.INIpayTest"}),
+                &json!({"merchant_uid": uid("inicis"), "amount": 1000, "card_number": CARD_OK,
+                        "expiry": EXPIRY, "birth": BIRTH, "pwd_2digit": PWD2, "pg": "html5_inicis"}),
             )
             .await,
         "a test-mode channel",
@@ -351,7 +353,7 @@ async fn payment_cancelled_where_it_was_charged_after_a_mode_change(backend: Bac
     let (m, client) = server.merchant_client().await;
     let paid = client.onetime_paid(&uid("moded"), 4000).await;
     let imp_uid = paid["imp_uid"].as_str().unwrap();
-    // The channel goes live (this build has no live connector for it): the sandbox payment
+    // The channel goes live (on KG Inicis, without the keys it needs): the sandbox payment
     // is still the sandbox's to cancel, never sent to the live PG nor refused.
     channel(
         &server,
@@ -367,8 +369,12 @@ async fn payment_cancelled_where_it_was_charged_after_a_mode_change(backend: Bac
             "false",
         ],
     );
-    let refusal = client.onetime(&uid("live_now"), 1000, CARD_OK).await;
-    assert_failure(&refusal, "new charges go to the live PG, which this build lacks");
+    let ledger_before = server.ledger().len();
+    let (_, live) = client.onetime(&uid("live_now"), 1000, CARD_OK).await;
+    assert_ne!(live["response"]["status"], "paid", "new charges go to the live PG: {live}");
+    let reason = live["response"]["fail_reason"].as_str().or(live["message"].as_str()).unwrap();
+    assert!(reason.contains("iniapi_key"), "refused for the missing INIAPI key: {reason}");
+    assert_eq!(server.ledger().len(), ledger_before, "nothing reached the sandbox");
     let cancelled = assert_ok(
         &client.cancel(&json!({"imp_uid": imp_uid, "reason": "모드 변경 후 취소"})).await,
         "cancel of a sandbox payment after its channel went live",
