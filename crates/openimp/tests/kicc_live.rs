@@ -330,6 +330,14 @@ async fn mobile_key_window_redirects_to_m_redirect_url(backend: Backend) {
     assert!(location.contains("imp_success=false"), "{location}");
     let (_, missing) = client.get(&format!("/subscribe/customers/{failing_customer}")).await;
     assert_ne!(missing["code"], 0, "no key: {missing}");
+
+    // A key whose card KICC declines (0002): the charge fails with KICC's code and message.
+    let poor = uid("kicc_poor");
+    issue_in_window(&server, &m, &client, &poor, &common::card("0002")).await;
+    let declined = assert_ok(&client.again(&poor, &uid("again"), 1300).await, "declined again");
+    assert_eq!(declined["status"], "failed", "{declined}");
+    assert!(declined["fail_reason"].as_str().unwrap().contains("CD51"), "{declined}");
+    assert!(fake.charges_of(1300).await.is_empty(), "nothing charged at KICC");
 }
 
 async fn keyed_requests_are_refused_on_kicc_channels(backend: Backend) {
