@@ -144,7 +144,7 @@ pub struct KiccArgs {
 }
 
 async fn run_kicc(args: KiccArgs) -> anyhow::Result<()> {
-    use openimp_kicc::fake::{self, FakeConfig, ALWAYS};
+    use openimp_kicc::fake::{self, FakeConfig};
 
     if !args.listen.ip().is_loopback() {
         bail!("the fake KICC listens on a loopback address only, not {}", args.listen);
@@ -155,15 +155,7 @@ async fn run_kicc(args: KiccArgs) -> anyhow::Result<()> {
         bail!("give the mall's --secret-key (or --secret-key-file)");
     };
     let mut config = FakeConfig::single(&args.mall_id, &secret_key);
-    let times = args.fault_times.unwrap_or(ALWAYS);
-    config.faults = fake::Faults {
-        timeout_after_commit: if args.fault.contains(&KiccFault::TimeoutAfterCommit) {
-            times
-        } else {
-            0
-        },
-        wrong_msg_auth: if args.fault.contains(&KiccFault::WrongMsgAuth) { times } else { 0 },
-    };
+    config.faults = kicc_faults(&args.fault, args.fault_times);
     config.hang = Duration::from_secs(args.hang_secs);
     config.public_url = args.public_url;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -175,9 +167,30 @@ async fn run_kicc(args: KiccArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fake KICC's starting faults: each `--fault` for `times` committed answers (all when
+/// not given).
+fn kicc_faults(faults: &[KiccFault], times: Option<u32>) -> openimp_kicc::fake::Faults {
+    let times = times.unwrap_or(openimp_kicc::fake::ALWAYS);
+    let count = |fault| if faults.contains(&fault) { times } else { 0 };
+    openimp_kicc::fake::Faults {
+        timeout_after_commit: count(KiccFault::TimeoutAfterCommit),
+        wrong_msg_auth: count(KiccFault::WrongMsgAuth),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kicc_fault_flags() {
+        let none = kicc_faults(&[], None);
+        assert_eq!((none.timeout_after_commit, none.wrong_msg_auth), (0, 0));
+        let always = kicc_faults(&[KiccFault::WrongMsgAuth], None);
+        assert_eq!((always.timeout_after_commit, always.wrong_msg_auth), (0, u32::MAX));
+        let both = kicc_faults(&[KiccFault::WrongMsgAuth, KiccFault::TimeoutAfterCommit], Some(2));
+        assert_eq!((both.timeout_after_commit, both.wrong_msg_auth), (2, 2));
+    }
 
     #[test]
     fn mid_specs() {
