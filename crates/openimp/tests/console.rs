@@ -910,6 +910,10 @@ async fn payment_search_and_pages(backend: Backend) {
     let failed = browser.get(&format!("{base}?status=failed")).await;
     assert_eq!(rows(&failed), 1);
     assert!(failed.body.contains(declined["imp_uid"].as_str().unwrap()));
+    // The PG's code is written once, by the service (the sandbox's text no longer carries it).
+    assert_eq!(declined["fail_reason"], "[51] 잔액부족");
+    let dashboard = browser.get(&format!("/console/m/{code}")).await;
+    assert!(dashboard.body.contains("<td>[51] 잔액부족</td>"), "{}", dashboard.body);
     let by_uid = browser.get(&format!("{base}?merchant_uid={prefix}_07")).await;
     assert_eq!(rows(&by_uid), 1);
     assert!(by_uid.body.contains("1,007원"));

@@ -119,6 +119,7 @@ pub enum ChargeOutcome {
     /// The card was declined; nothing was charged.
     Declined {
         code: String,
+        /// The PG's text without its code (the services show `[code] message`).
         message: String,
     },
 }

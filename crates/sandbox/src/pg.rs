@@ -33,6 +33,10 @@
 //!
 //! # Decline and refusal codes
 //!
+//! A decline or refusal carries the code and the PG's own text apart, as KG Inicis and KICC
+//! answer them; the services write them once as `[code] text` (the form shown here), so the
+//! text never repeats the code.
+//!
 //! | code | message                                                         | when                          |
 //! |------|-----------------------------------------------------------------|-------------------------------|
 //! | `51` | `[51] 잔액부족`                                                 | card ending 0002              |
@@ -177,7 +181,7 @@ impl SandboxPg {
             Ok(CancelRecord::Exceeds { remaining }) => Ok(CancelOutcome::Refused {
                 code: "C2".to_owned(),
                 message: format!(
-                    "[C2] 취소 요청 금액이 취소 가능 잔액을 초과합니다 (잔액 {remaining}원)"
+                    "취소 요청 금액이 취소 가능 잔액을 초과합니다 (잔액 {remaining}원)"
                 ),
             }),
             // A reused tid, or the same request id racing itself: the transaction rolled back,
@@ -203,29 +207,26 @@ struct Reason {
     message: &'static str,
 }
 
-const INSUFFICIENT_BALANCE: Reason = Reason { code: "51", message: "[51] 잔액부족" };
-const OVER_LIMIT: Reason = Reason { code: "61", message: "[61] 한도초과" };
-const LOST_CARD: Reason = Reason { code: "41", message: "[41] 분실/도난 카드" };
+const INSUFFICIENT_BALANCE: Reason = Reason { code: "51", message: "잔액부족" };
+const OVER_LIMIT: Reason = Reason { code: "61", message: "한도초과" };
+const LOST_CARD: Reason = Reason { code: "41", message: "분실/도난 카드" };
 const AUTH_FAILED: Reason = Reason {
     code: "55",
-    message: "[55] 카드 인증 실패 (생년월일 또는 비밀번호 불일치)",
+    message: "카드 인증 실패 (생년월일 또는 비밀번호 불일치)",
 };
 const REFUSED_BY_ISSUER: Reason =
-    Reason { code: "05", message: "[05] 승인거절 (카드사 승인 거절)" };
+    Reason { code: "05", message: "승인거절 (카드사 승인 거절)" };
 const INVALID_AMOUNT: Reason =
-    Reason { code: "13", message: "[13] 결제 금액이 올바르지 않습니다" };
+    Reason { code: "13", message: "결제 금액이 올바르지 않습니다" };
 const UNKNOWN_KEY: Reason =
-    Reason { code: "14", message: "[14] 등록되지 않은 빌링키입니다" };
-const DELETED_KEY: Reason = Reason { code: "15", message: "[15] 삭제된 빌링키입니다" };
-const DUPLICATE_ORDER: Reason = Reason {
-    code: "94",
-    message: "[94] 이미 승인된 주문번호입니다 (중복 주문번호)",
-};
-const NO_ORIGINAL: Reason =
-    Reason { code: "C1", message: "[C1] 원거래를 찾을 수 없습니다" };
-const ALREADY_CANCELLED: Reason = Reason { code: "01", message: "[01] 기 취소 거래" };
+    Reason { code: "14", message: "등록되지 않은 빌링키입니다" };
+const DELETED_KEY: Reason = Reason { code: "15", message: "삭제된 빌링키입니다" };
+const DUPLICATE_ORDER: Reason =
+    Reason { code: "94", message: "이미 승인된 주문번호입니다 (중복 주문번호)" };
+const NO_ORIGINAL: Reason = Reason { code: "C1", message: "원거래를 찾을 수 없습니다" };
+const ALREADY_CANCELLED: Reason = Reason { code: "01", message: "기 취소 거래" };
 const INVALID_CANCEL_AMOUNT: Reason =
-    Reason { code: "C3", message: "[C3] 취소 금액이 올바르지 않습니다" };
+    Reason { code: "C3", message: "취소 금액이 올바르지 않습니다" };
 
 impl Reason {
     fn declined(self) -> ChargeOutcome {

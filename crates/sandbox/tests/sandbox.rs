@@ -175,6 +175,8 @@ fn assert_declined(outcome: &ChargeOutcome, code: &str, message_part: &str) {
         ChargeOutcome::Declined { code: got, message } => {
             assert_eq!(got, code, "decline code (message {message:?})");
             assert!(message.contains(message_part), "{message:?} should contain {message_part:?}");
+            // The services put the code in front; the PG's text must not carry it again.
+            assert!(!message.contains(&format!("[{code}]")), "{message:?} repeats its code");
         }
         other => panic!("expected decline {code}, got {other:?}"),
     }
@@ -183,7 +185,8 @@ fn assert_declined(outcome: &ChargeOutcome, code: &str, message_part: &str) {
 fn assert_refused(outcome: &CancelOutcome, code: &str) {
     match outcome {
         CancelOutcome::Refused { code: got, message } => {
-            assert_eq!(got, code, "refusal code (message {message:?})")
+            assert_eq!(got, code, "refusal code (message {message:?})");
+            assert!(!message.contains(&format!("[{code}]")), "{message:?} repeats its code");
         }
         other => panic!("expected refusal {code}, got {other:?}"),
     }
