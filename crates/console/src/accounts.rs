@@ -175,7 +175,8 @@ pub async fn sign_in(
     let email = normalize_email(email);
     let at = now();
     let since = at - lockout.window_secs;
-    if console::login_failures_since(db, &email, since).await? >= lockout.max_failures {
+    let failures = console::login_failures_since(db, &email, since).await?;
+    if failures >= lockout.max_failures {
         return Ok(SignIn::Locked);
     }
     let user = console::user_by_email(db, &email).await?;
@@ -187,12 +188,15 @@ pub async fn sign_in(
         .unwrap_or(false);
     match user {
         Some(user) if matches => {
-            console::clear_login_failures(db, &email, since).await?;
+            // Most sign-ins follow no failure: no write (and no fsync) for them.
+            if failures > 0 {
+                console::clear_login_failures(db, &email).await?;
+            }
             Ok(SignIn::Ok(user))
         }
         _ => {
             let id = format!("lf_{}", random_hex(8));
-            console::record_login_failure(db, &id, &email, address, at).await?;
+            console::record_login_failure(db, &id, &email, address, at, since).await?;
             Ok(SignIn::Refused)
         }
     }

@@ -185,13 +185,20 @@ pub async fn delete_expired_sessions(db: &Db, now: i64) -> Result<u64, StoreErro
     Ok(done.rows_affected())
 }
 
+/// Records a failed sign-in, and forgets every failure (any email) older than `forget_before`,
+/// so the table stays small however many addresses are tried.
 pub async fn record_login_failure(
     db: &Db,
     id: &str,
     email: &str,
     address: Option<&str>,
     at: i64,
+    forget_before: i64,
 ) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM console_login_failures WHERE failed_at < $1")
+        .bind(forget_before)
+        .execute(db.writer())
+        .await?;
     sqlx::query(
         "INSERT INTO console_login_failures (id, email, address, failed_at) VALUES ($1, $2, $3, $4)",
     )
@@ -217,12 +224,10 @@ pub async fn login_failures_since(db: &Db, email: &str, since: i64) -> Result<i6
     Ok(count)
 }
 
-/// Forgets the failures of `email` (after a good sign-in) and every failure older than
-/// `before` (any email), so the table stays small.
-pub async fn clear_login_failures(db: &Db, email: &str, before: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM console_login_failures WHERE email = $1 OR failed_at < $2")
+/// Forgets the failures of `email` (after a good sign-in).
+pub async fn clear_login_failures(db: &Db, email: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM console_login_failures WHERE email = $1")
         .bind(email)
-        .bind(before)
         .execute(db.writer())
         .await?;
     db.durable().await

@@ -116,18 +116,29 @@ async fn users_and_sessions(db: &Db) {
 
 async fn login_failures(db: &Db) {
     for (i, at) in [100, 200, 300].into_iter().enumerate() {
-        console::record_login_failure(db, &format!("f{i}"), "a@example.com", Some("127.0.0.1"), at)
-            .await
-            .unwrap();
+        console::record_login_failure(
+            db,
+            &format!("f{i}"),
+            "a@example.com",
+            Some("127.0.0.1"),
+            at,
+            0,
+        )
+        .await
+        .unwrap();
     }
-    console::record_login_failure(db, "g", "b@example.com", None, 300).await.unwrap();
+    console::record_login_failure(db, "g", "b@example.com", None, 300, 0).await.unwrap();
     assert_eq!(console::login_failures_since(db, "a@example.com", 0).await.unwrap(), 3);
     assert_eq!(console::login_failures_since(db, "a@example.com", 200).await.unwrap(), 2);
     assert_eq!(console::login_failures_since(db, "c@example.com", 0).await.unwrap(), 0);
     // A good sign-in of a@ forgets its failures; b@'s recent one stays.
-    console::clear_login_failures(db, "a@example.com", 250).await.unwrap();
+    console::clear_login_failures(db, "a@example.com").await.unwrap();
     assert_eq!(console::login_failures_since(db, "a@example.com", 0).await.unwrap(), 0);
     assert_eq!(console::login_failures_since(db, "b@example.com", 0).await.unwrap(), 1);
+    // A new failure forgets those older than its window, of any email.
+    console::record_login_failure(db, "h", "c@example.com", None, 400, 350).await.unwrap();
+    assert_eq!(console::login_failures_since(db, "b@example.com", 0).await.unwrap(), 0);
+    assert_eq!(console::login_failures_since(db, "c@example.com", 0).await.unwrap(), 1);
 }
 
 async fn audit(db: &Db) {
