@@ -299,6 +299,11 @@ test('dashboard charts, English, and a phone-width screen', async () => {
   // Signing in with the keyboard alone: the email field has the focus, Tab, Enter.
   const phone = await newPage(chrome.browser, { mobile: true });
   await phone.page.goto(server.base + '/console/login');
+  // Chromium applies `autofocus` at its next rendering update, which under load can come after
+  // the load event `goto` waits for. Typing before it goes nowhere, Tab then reaches the
+  // language link, Enter follows it, and the sign-in never comes (waitForURL's 30 s run out).
+  // Wait for the focus (still the point: the email field has it), then type.
+  await phone.page.waitForFunction(() => document.activeElement?.id === 'email');
   await phone.page.keyboard.type(owner);
   await phone.page.keyboard.press('Tab');
   await phone.page.keyboard.type(PASSWORD);
