@@ -1,7 +1,6 @@
 //! The dashboard: the last 30 KST days' approved volume and approval rate, drawn by the server
 //! as SVG (no script, no third-party library), and the recent failures.
 
-use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::TimeZone;
@@ -10,11 +9,10 @@ use openimp_core::time::now;
 use openimp_store::console::{self, DailyVolume, KST_OFFSET_SECS};
 use openimp_store::payments::{self, PaymentFilter, Sorting};
 
-use super::{frame, scoped};
+use super::{frame, MerchantPage};
 use crate::i18n::Lang;
 use crate::render::{kst_offset, won};
-use crate::session::{Refusal, Signed};
-use crate::ConsoleState;
+use crate::session::Refusal;
 
 const DAYS: i64 = 30;
 const WIDTH: f64 = 720.0;
@@ -25,16 +23,8 @@ const TOP: f64 = 10.0;
 const BOTTOM: f64 = 30.0;
 
 /// `GET /console/m/{code}`.
-pub async fn page(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn page(page: MerchantPage) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let today = (now() + KST_OFFSET_SECS).div_euclid(86400);
     let first = today - (DAYS - 1);
     let from = first * 86400 - KST_OFFSET_SECS;

@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::Form;
 use minijinja::context;
 use openimp_core::time::now;
 use openimp_core::wire::Paged;
@@ -19,8 +18,8 @@ use openimp_store::schedules::{self, ScheduleFilter};
 
 use super::settings::done_notice;
 use super::{
-    frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change,
-    see_other, FormFields, PAGE_SIZE,
+    frame, kst_day_start, message, page_number, query_without_page, see_other, MerchantChange,
+    MerchantPage, PAGE_SIZE,
 };
 use crate::audit;
 use crate::i18n::text;
@@ -33,17 +32,8 @@ use crate::ConsoleState;
 const SCHEDULES_SHOWN: i64 = 100;
 
 /// `GET .../billing-keys?q=`.
-pub async fn list(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn list(page: MerchantPage, Query(query): Query<HashMap<String, String>>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let search = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
     let page = page_number(&query);
     let Ok((rows, total)) =
@@ -77,16 +67,8 @@ async fn schedules_of(
 }
 
 /// `GET .../billing-keys/{customer_uid}`.
-pub async fn page(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, customer_uid)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn page(page: MerchantPage, Path((_, customer_uid)): Path<(String, String)>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let found = customers::get_with_channel(&state.gateway.db, scope.code(), &customer_uid).await;
     let (row, channel) = match found {
         Ok(Some(found)) => found,
@@ -124,16 +106,10 @@ pub async fn page(
 
 /// `POST .../billing-keys/{customer_uid}/delete`.
 pub async fn delete(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, customer_uid)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
+    Path((_, customer_uid)): Path<(String, String)>,
+    change: MerchantChange,
 ) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     match state.gateway.delete_billing_key(&scope.id, &customer_uid).await {
         Ok(key) => {
             let detail = format!(
@@ -171,16 +147,10 @@ pub async fn delete(
 /// `GET .../schedules?from=&to=`: upcoming (oldest first) and executed and revoked (newest
 /// first) schedules whose time falls in the dates (default: 30 days back to 60 days ahead).
 pub async fn schedules(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
+    page: MerchantPage,
     Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantPage { state, signed, scope, uri } = page;
     let mut notice = done_notice(signed.lang, &query);
     let mut date = |name: &str| {
         let value = query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())?;
@@ -243,32 +213,21 @@ async fn render_schedule(
 
 /// `GET .../schedules/{merchant_uid}`.
 pub async fn schedule(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, merchant_uid)): Path<(String, String)>,
+    page: MerchantPage,
+    Path((_, merchant_uid)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantPage { state, signed, scope, uri } = page;
     let notice = done_notice(signed.lang, &query);
     render_schedule(&state, &signed, &scope, &merchant_uid, &uri, notice, StatusCode::OK).await
 }
 
 /// `POST .../schedules/{merchant_uid}/revoke`: the REST unschedule of one merchant_uid.
 pub async fn revoke(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, merchant_uid)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
+    Path((_, merchant_uid)): Path<(String, String)>,
+    change: MerchantChange,
 ) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     let page_path = format!("/console/m/{}/schedules/{}", scope.code(), urlencode(&merchant_uid));
     match state.gateway.unschedule(&scope.id, None, vec![merchant_uid.clone()]).await {
         Ok(revoked) => {

@@ -11,9 +11,11 @@ pub mod webhooks;
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use chrono::{NaiveDate, TimeZone};
 use openimp_core::ApiError;
 
@@ -74,20 +76,60 @@ pub async fn scoped(
     signed.scope(state, code).await.map_err(|refusal| refuse(state, signed, uri.path(), refusal))
 }
 
-/// A change to `code`'s objects: the merchant must be visible, the CSRF token right, the user
-/// no viewer. Checked in that order, so a foreign merchant answers 404 whatever the form.
-pub async fn scoped_change(
-    state: &ConsoleState,
-    signed: &Signed,
-    code: &str,
-    uri: &Uri,
-    form: &FormFields,
-) -> Result<Scope, Response> {
-    let scope = scoped(state, signed, code, uri).await?;
-    signed
-        .check_change(form.get("csrf").map(String::as_str))
-        .map_err(|refusal| refuse(state, signed, uri.path(), refusal))?;
-    Ok(scope)
+/// A request for a page of the merchant `/console/m/{code}/...` names: the signed-in user, that
+/// merchant if the user may see it (the 404 page otherwise, before anything else is looked at),
+/// and the URI as the browser sent it. Every merchant page starts from it.
+pub struct MerchantPage {
+    pub state: ConsoleState,
+    pub signed: Signed,
+    pub scope: Scope,
+    pub uri: Uri,
+}
+
+impl FromRequestParts<ConsoleState> for MerchantPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let signed = Signed::from_request_parts(parts, state).await?;
+        let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(parts, state).await;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let code = params.iter().find(|(name, _)| *name == "code").map_or("", |(_, code)| code);
+        let scope = scoped(state, &signed, code, &uri).await?;
+        Ok(MerchantPage { state: state.clone(), signed, scope, uri })
+    }
+}
+
+/// A change to a merchant's objects: a [`MerchantPage`] (so a foreign merchant answers 404
+/// whatever the form), then the form, whose CSRF token must be this session's, from a user who
+/// is no viewer.
+pub struct MerchantChange {
+    pub state: ConsoleState,
+    pub signed: Signed,
+    pub scope: Scope,
+    pub uri: Uri,
+    pub form: FormFields,
+}
+
+impl FromRequest<ConsoleState> for MerchantChange {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &ConsoleState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let page = MerchantPage::from_request_parts(&mut parts, state).await?;
+        let Form(form) = Form::<FormFields>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let MerchantPage { state, signed, scope, uri } = page;
+        if let Err(refusal) = signed.check_change(form.get("csrf").map(String::as_str)) {
+            return Err(refuse(&state, &signed, uri.path(), refusal));
+        }
+        Ok(MerchantChange { state, signed, scope, uri, form })
+    }
 }
 
 /// A page frame for `scope`.

@@ -5,10 +5,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::Form;
 use minijinja::context;
 use openimp_core::wire::Paged;
 use openimp_service::cancel::CancelCommand;
@@ -17,8 +16,8 @@ use openimp_store::webhooks::OutboxFilter;
 
 use super::settings::{done_notice, PROVIDERS};
 use super::{
-    field, frame, kst_day_start, message, page_number, query_without_page, scoped, scoped_change,
-    see_other, FormFields, PAGE_SIZE,
+    field, frame, kst_day_start, message, page_number, query_without_page, see_other,
+    MerchantChange, MerchantPage, PAGE_SIZE,
 };
 use crate::audit;
 use crate::i18n::text;
@@ -31,17 +30,8 @@ const PAY_METHODS: &[&str] =
     &["card", "trans", "vbank", "phone", "kakaopay", "naverpay", "payco", "tosspay"];
 
 /// `GET .../payments`.
-pub async fn list(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn list(page: MerchantPage, Query(query): Query<HashMap<String, String>>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let get = |name: &str| query.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let mut notice = None;
     let mut date = |name: &str| match get(name) {
@@ -161,16 +151,11 @@ async fn render_payment(
 
 /// `GET .../payments/{imp_uid}`.
 pub async fn page(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, imp_uid)): Path<(String, String)>,
+    page: MerchantPage,
+    Path((_, imp_uid)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantPage { state, signed, scope, uri } = page;
     let notice = done_notice(signed.lang, &query);
     render_payment(&state, &signed, &scope, &imp_uid, &uri, notice, StatusCode::OK).await
 }
@@ -179,16 +164,10 @@ pub async fn page(
 /// balance the page showed goes along as the checksum, so a second press of the button (or a
 /// cancel made meanwhile elsewhere) is refused instead of refunding twice.
 pub async fn cancel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, imp_uid)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
+    Path((_, imp_uid)): Path<(String, String)>,
+    change: MerchantChange,
 ) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantChange { state, signed, scope, uri, form } = change;
     let page_uri: Uri = format!("/console/m/{}/payments/{}", scope.code(), urlencode(&imp_uid))
         .parse()
         .unwrap_or(uri);

@@ -5,16 +5,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::Form;
 use minijinja::context;
 use openimp_service::merchants::{ChannelSettings, ChannelSummary, NewChannel};
 use openimp_service::ApiResult;
 use openimp_store::webhooks;
 
-use super::{checked, field, frame, message, scoped, scoped_change, see_other, FormFields};
+use super::{checked, field, frame, message, see_other, FormFields, MerchantChange, MerchantPage};
 use crate::audit;
 use crate::i18n::{text, Lang};
 use crate::render::Notice;
@@ -60,17 +59,8 @@ fn secret_labels(lang: Lang) -> BTreeMap<&'static str, String> {
 }
 
 /// `GET .../settings`: the PG설정 tab.
-pub async fn pg_tab(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn pg_tab(page: MerchantPage, Query(query): Query<HashMap<String, String>>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let notice = done_notice(signed.lang, &query);
     render_pg_tab(&state, &signed, &scope, &uri, notice, StatusCode::OK).await
 }
@@ -202,16 +192,8 @@ fn render_channel_form(
 }
 
 /// `GET .../settings/channels/new`: PG사 추가.
-pub async fn new_channel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn new_channel(page: MerchantPage) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     // New channels start in test mode with keyed billing, as `openimp channel add` does.
     let values = ChannelFormValues {
         pg_provider: "html5_inicis".to_owned(),
@@ -225,17 +207,8 @@ pub async fn new_channel(
 }
 
 /// `POST .../settings/channels`: 전체 저장 of a new channel.
-pub async fn add_channel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
-) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn add_channel(change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, form } = change;
     let values = ChannelFormValues::of_form(&form);
     let mut settings = settings_of_form(&form);
     // A new channel has no endpoint to clear: an empty field means none.
@@ -290,16 +263,8 @@ async fn find_channel(
 }
 
 /// `GET .../settings/channels/{id}`: the same form, filled, secrets masked.
-pub async fn edit_channel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn edit_channel(page: MerchantPage, Path((_, id)): Path<(String, String)>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     match find_channel(&state, &scope, &id).await {
         Ok(Some(channel)) => {
             let values = ChannelFormValues::of_channel(&channel);
@@ -335,16 +300,10 @@ async fn apply_channel_edit(
 
 /// `POST .../settings/channels/{id}`: 전체 저장 of an existing channel.
 pub async fn save_channel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
+    Path((_, id)): Path<(String, String)>,
+    change: MerchantChange,
 ) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantChange { state, signed, scope, uri, form } = change;
     let channel = match find_channel(&state, &scope, &id).await {
         Ok(Some(channel)) => channel,
         Ok(None) => return super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
@@ -394,16 +353,10 @@ pub async fn save_channel(
 
 /// `POST .../settings/channels/{id}/delete`.
 pub async fn remove_channel(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
+    Path((_, id)): Path<(String, String)>,
+    change: MerchantChange,
 ) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     let channel = match find_channel(&state, &scope, &id).await {
         Ok(Some(channel)) => channel,
         Ok(None) => return super::refuse(&state, &signed, uri.path(), Refusal::NotFound),
@@ -476,33 +429,18 @@ async fn render_account_tab(
 
 /// `GET .../settings/account`.
 pub async fn account_tab(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
+    page: MerchantPage,
     Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+    let MerchantPage { state, signed, scope, uri } = page;
     let extras =
         AccountExtras { notice: done_notice(signed.lang, &query), ..AccountExtras::default() };
     render_account_tab(&state, &signed, &scope, &uri, extras, StatusCode::OK).await
 }
 
 /// `POST .../settings/secret`: a new REST secret, shown this once; every token revoked.
-pub async fn regenerate_secret(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
-) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn regenerate_secret(change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     let account_uri: Uri =
         format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.rotate_secret(scope.code()).await {
@@ -541,17 +479,8 @@ pub async fn regenerate_secret(
 }
 
 /// `POST .../settings/webhook`: the webhook URL (empty clears it) and format.
-pub async fn save_webhook(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
-) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn save_webhook(change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, form } = change;
     let url = field(&form, "webhook_url");
     let format = field(&form, "webhook_format").unwrap_or("json");
     match state.gateway.set_webhook_endpoint(scope.code(), url, format).await {
@@ -589,17 +518,8 @@ pub async fn save_webhook(
 }
 
 /// `POST .../settings/webhook/test`: 호출 테스트, and its answer on the page.
-pub async fn test_webhook(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
-) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn test_webhook(change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     let account_uri: Uri =
         format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.test_webhook(scope.code()).await {

@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use minijinja::context;
 use openimp_core::wire::Paged;
 use openimp_core::ApiError;
@@ -14,24 +13,14 @@ use openimp_store::webhooks::OutboxFilter;
 
 use super::settings::done_notice;
 use super::{
-    frame, page_number, query_without_page, scoped, scoped_change, see_other, FormFields, PAGE_SIZE,
+    frame, page_number, query_without_page, see_other, MerchantChange, MerchantPage, PAGE_SIZE,
 };
 use crate::audit;
-use crate::session::{Refusal, Signed};
-use crate::ConsoleState;
+use crate::session::Refusal;
 
 /// `GET .../webhooks?imp_uid=&state=`.
-pub async fn list(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn list(page: MerchantPage, Query(query): Query<HashMap<String, String>>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let get = |name: &str| query.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let filter = OutboxFilter {
         merchant_id: Some(scope.code().to_owned()),
@@ -60,17 +49,8 @@ pub async fn list(
 }
 
 /// `POST .../webhooks/{id}/resend`: the same notification again now, with a fresh round of tries.
-pub async fn resend(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path((code, id)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Form(form): Form<FormFields>,
-) -> Response {
-    let scope = match scoped_change(&state, &signed, &code, &uri, &form).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn resend(Path((_, id)): Path<(String, String)>, change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, .. } = change;
     match state.gateway.resend_webhook(Some(scope.code()), &id).await {
         Ok(webhook) => {
             let detail = format!("{} {} → {}", webhook.imp_uid, webhook.status, webhook.url);
@@ -83,17 +63,8 @@ pub async fn resend(
 }
 
 /// `GET .../audit`.
-pub async fn audit(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    Path(code): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let scope = match scoped(&state, &signed, &code, &uri).await {
-        Ok(scope) => scope,
-        Err(refused) => return refused,
-    };
+pub async fn audit(page: MerchantPage, Query(query): Query<HashMap<String, String>>) -> Response {
+    let MerchantPage { state, signed, scope, uri } = page;
     let page = page_number(&query);
     let Ok((entries, total)) =
         console::list_audit(&state.gateway.db, Some(scope.code()), page, PAGE_SIZE).await
