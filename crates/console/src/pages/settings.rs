@@ -9,6 +9,7 @@ use axum::extract::{Path, Query};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use minijinja::context;
+use openimp_core::ApiError;
 use openimp_service::merchants::{ChannelSettings, ChannelSummary, NewChannel};
 use openimp_service::ApiResult;
 use openimp_store::webhooks;
@@ -427,6 +428,25 @@ async fn render_account_tab(
     )
 }
 
+/// The account tab's address: where the answers of its forms are shown.
+fn account_uri(scope: &Scope, fallback: Uri) -> Uri {
+    format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(fallback)
+}
+
+/// The account tab again after the gateway refused one of its changes, with the reason.
+async fn account_refusal(
+    state: &ConsoleState,
+    signed: &Signed,
+    scope: &Scope,
+    uri: Uri,
+    err: &ApiError,
+) -> Response {
+    let extras =
+        AccountExtras { notice: Some(Notice::error(message(err))), ..AccountExtras::default() };
+    let uri = account_uri(scope, uri);
+    render_account_tab(state, signed, scope, &uri, extras, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
 /// `GET .../settings/account`.
 pub async fn account_tab(
     page: MerchantPage,
@@ -441,8 +461,6 @@ pub async fn account_tab(
 /// `POST .../settings/secret`: a new REST secret, shown this once; every token revoked.
 pub async fn regenerate_secret(change: MerchantChange) -> Response {
     let MerchantChange { state, signed, scope, uri, .. } = change;
-    let account_uri: Uri =
-        format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.rotate_secret(scope.code()).await {
         Ok(credentials) => {
             audit::record(
@@ -458,23 +476,17 @@ pub async fn regenerate_secret(change: MerchantChange) -> Response {
                 new_secret: Some(credentials.imp_secret),
                 ..AccountExtras::default()
             };
-            render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::OK).await
-        }
-        Err(err) => {
-            let extras = AccountExtras {
-                notice: Some(Notice::error(message(&err))),
-                ..AccountExtras::default()
-            };
             render_account_tab(
                 &state,
                 &signed,
                 &scope,
-                &account_uri,
+                &account_uri(&scope, uri),
                 extras,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::OK,
             )
             .await
         }
+        Err(err) => account_refusal(&state, &signed, &scope, uri, &err).await,
     }
 }
 
@@ -497,31 +509,13 @@ pub async fn save_webhook(change: MerchantChange) -> Response {
             .await;
             see_other(&format!("/console/m/{}/settings/account?done=saved", scope.code()))
         }
-        Err(err) => {
-            let account_uri: Uri =
-                format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
-            let extras = AccountExtras {
-                notice: Some(Notice::error(message(&err))),
-                ..AccountExtras::default()
-            };
-            render_account_tab(
-                &state,
-                &signed,
-                &scope,
-                &account_uri,
-                extras,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
+        Err(err) => account_refusal(&state, &signed, &scope, uri, &err).await,
     }
 }
 
 /// `POST .../settings/webhook/test`: 호출 테스트, and its answer on the page.
 pub async fn test_webhook(change: MerchantChange) -> Response {
     let MerchantChange { state, signed, scope, uri, .. } = change;
-    let account_uri: Uri =
-        format!("/console/m/{}/settings/account", scope.code()).parse().unwrap_or(uri);
     match state.gateway.test_webhook(scope.code()).await {
         Ok(test) => {
             let detail = match (test.http_status, &test.error) {
@@ -532,22 +526,16 @@ pub async fn test_webhook(change: MerchantChange) -> Response {
             audit::record(&state, &signed, Some(scope.code()), "webhook.test", &test.id, detail)
                 .await;
             let extras = AccountExtras { test: Some(test), ..AccountExtras::default() };
-            render_account_tab(&state, &signed, &scope, &account_uri, extras, StatusCode::OK).await
-        }
-        Err(err) => {
-            let extras = AccountExtras {
-                notice: Some(Notice::error(message(&err))),
-                ..AccountExtras::default()
-            };
             render_account_tab(
                 &state,
                 &signed,
                 &scope,
-                &account_uri,
+                &account_uri(&scope, uri),
                 extras,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::OK,
             )
             .await
         }
+        Err(err) => account_refusal(&state, &signed, &scope, uri, &err).await,
     }
 }
