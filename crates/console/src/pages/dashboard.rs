@@ -10,7 +10,7 @@ use openimp_store::console::{self, DailyVolume, KST_OFFSET_SECS};
 use openimp_store::payments::{self, PaymentFilter, Sorting};
 
 use super::{frame, MerchantPage};
-use crate::i18n::Lang;
+use crate::i18n::{text, Lang};
 use crate::render::{kst_offset, won};
 use crate::session::Refusal;
 
@@ -133,11 +133,7 @@ fn date_labels(svg: &mut String, days: &[DailyVolume]) {
 /// Bars of each day's approved amount.
 pub fn volume_chart(lang: Lang, days: &[DailyVolume]) -> String {
     let max = days.iter().map(|d| d.approved_amount).max().unwrap_or(0).max(1);
-    let label = match lang {
-        Lang::Ko => "최근 30일 일별 결제금액",
-        Lang::En => "Daily volume, last 30 days",
-    };
-    let mut svg = frame_svg(label, &won(lang, max));
+    let mut svg = frame_svg(&text(lang, "daily_volume"), &won(lang, max));
     let width = slot(days.len());
     let plot = HEIGHT - TOP - BOTTOM;
     for (i, day) in days.iter().enumerate() {
@@ -159,11 +155,7 @@ pub fn volume_chart(lang: Lang, days: &[DailyVolume]) -> String {
 
 /// A line through each day's approval rate (days without settled attempts are skipped).
 pub fn rate_chart(lang: Lang, days: &[DailyVolume]) -> String {
-    let label = match lang {
-        Lang::Ko => "최근 30일 일별 승인율",
-        Lang::En => "Daily approval rate, last 30 days",
-    };
-    let mut svg = frame_svg(label, "100%");
+    let mut svg = frame_svg(&text(lang, "daily_approval_rate"), "100%");
     let width = slot(days.len());
     let plot = HEIGHT - TOP - BOTTOM;
     let points: Vec<(f64, f64, String)> = days
