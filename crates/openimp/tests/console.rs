@@ -165,6 +165,49 @@ impl Browser {
     }
 }
 
+/// Every page of merchant `code`, by URL (ids that need not exist: the merchant is checked
+/// before any object is looked up).
+fn merchant_pages(code: &str) -> Vec<String> {
+    [
+        "",
+        "/settings",
+        "/settings/account",
+        "/settings/channels/new",
+        "/settings/channels/ch_x",
+        "/payments",
+        "/payments/imps_x",
+        "/billing-keys",
+        "/billing-keys/cust_x",
+        "/schedules",
+        "/schedules/sched_x",
+        "/webhooks",
+        "/audit",
+    ]
+    .iter()
+    .map(|path| format!("/console/m/{code}{path}"))
+    .collect()
+}
+
+/// Every form of merchant `code` that changes something (the merchant, the CSRF token and the
+/// role are checked before any object is looked up).
+fn merchant_changes(code: &str) -> Vec<String> {
+    [
+        "/settings/channels",
+        "/settings/channels/ch_x",
+        "/settings/channels/ch_x/delete",
+        "/settings/secret",
+        "/settings/webhook",
+        "/settings/webhook/test",
+        "/payments/imps_x/cancel",
+        "/billing-keys/cust_x/delete",
+        "/schedules/sched_x/revoke",
+        "/webhooks/msg_x/resend",
+    ]
+    .iter()
+    .map(|path| format!("/console/m/{code}{path}"))
+    .collect()
+}
+
 async fn paid_payment(client: &Client, amount: i64) -> String {
     let payment = client.onetime_paid(&uid("order"), amount).await;
     payment["imp_uid"].as_str().expect("imp_uid").to_owned()
@@ -301,6 +344,11 @@ async fn csrf_is_refused(backend: Backend) {
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "token {token:?}");
     }
+    for action in merchant_changes(&merchant.imp_code) {
+        let page = browser.post(&action, &[("csrf", "forged"), ("reason", "csrf")]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(page.body.contains("요청을 확인할 수 없습니다"), "{action}: {}", page.body);
+    }
     let payment = client.payment(&imp_uid).await;
     assert_eq!(
         (payment["status"].as_str(), payment["cancel_amount"].as_i64()),
@@ -395,6 +443,15 @@ async fn viewer_sees_but_changes_nothing(backend: Backend) {
         fields.extend(form);
         assert_eq!(browser.post(&action, &fields).await.status, StatusCode::FORBIDDEN, "{action}");
     }
+    for action in merchant_changes(code) {
+        let page = browser.post(&action, &[("csrf", &csrf), ("reason", "viewer")]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(page.body.contains("권한이 없습니다"), "{action}: {}", page.body);
+    }
+    // Operators' pages are not a viewer's (nor an owner's): not found.
+    assert_eq!(browser.get("/console/merchants").await.status, StatusCode::NOT_FOUND);
+    let create = browser.post("/console/merchants", &[("csrf", &csrf), ("name", "x")]).await;
+    assert_eq!(create.status, StatusCode::NOT_FOUND);
     let payment = client.payment(&imp_uid).await;
     assert_eq!(payment["status"], "paid");
     assert_eq!(server.env.cli_json(&["channel", "list", "--merchant", code, "--json"]), channels);
@@ -438,6 +495,14 @@ async fn another_merchants_objects_are_not_found(backend: Backend) {
         format!("/console/m/{their}/billing-keys/{key}/delete"),
         format!("/console/m/{my}/billing-keys/{key}/delete"),
     ] {
+        let page = browser.post(&path, &[("csrf", &csrf), ("reason", "x")]).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Every page and every form of theirs, whatever the ids.
+    for path in merchant_pages(their) {
+        assert_eq!(browser.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in merchant_changes(their) {
         let page = browser.post(&path, &[("csrf", &csrf), ("reason", "x")]).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
     }
