@@ -21,6 +21,7 @@ pub const ACTIONS: &[&str] = &[
     "secret.regenerate",
     "webhook.update",
     "webhook.test",
+    "webhook.secret_reveal",
     "webhook.resend",
     "merchant.create",
 ];

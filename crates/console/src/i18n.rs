@@ -245,6 +245,7 @@ pub const TEXTS: &[(&str, &str, &str)] = &[
     ("audit_secret.regenerate", "REST secret 재발급", "REST secret regenerated"),
     ("audit_webhook.update", "웹훅 설정 변경", "webhook settings changed"),
     ("audit_webhook.test", "웹훅 호출 테스트", "webhook test sent"),
+    ("audit_webhook.secret_reveal", "웹훅 서명 secret 조회", "webhook signing secret shown"),
     ("audit_webhook.resend", "웹훅 재전송", "webhook resent"),
     ("audit_merchant.create", "가맹점 생성", "merchant created"),
     // 대시보드

@@ -83,6 +83,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route(&m("/settings/secret"), post(settings::regenerate_secret))
         .route(&m("/settings/webhook"), post(settings::save_webhook))
         .route(&m("/settings/webhook/test"), post(settings::test_webhook))
+        .route(&m("/settings/webhook/secret"), post(settings::reveal_webhook_secret))
         .route(&m("/payments"), get(payments::list))
         .route(&m("/payments/{imp_uid}"), get(payments::page))
         .route(&m("/payments/{imp_uid}/cancel"), post(payments::cancel))

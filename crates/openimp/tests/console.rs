@@ -198,6 +198,7 @@ fn merchant_changes(code: &str) -> Vec<String> {
         "/settings/secret",
         "/settings/webhook",
         "/settings/webhook/test",
+        "/settings/webhook/secret",
         "/payments/imps_x/cancel",
         "/billing-keys/cust_x/delete",
         "/schedules/sched_x/revoke",
@@ -931,6 +932,28 @@ async fn secret_regeneration_is_shown_once(backend: Backend) {
     let audit = browser.get(&format!("/console/m/{code}/audit")).await;
     assert!(
         audit.body.contains("REST secret 재발급") && !audit.body.contains(&secret),
+        "{}",
+        audit.body
+    );
+
+    // The webhook signing secret: masked on the page, shown only on its own (audited) form.
+    let webhook_secret = server.env.cli(&["merchant", "webhook-secret", "--merchant", code]);
+    assert!(webhook_secret.success, "{}", webhook_secret.stderr);
+    let webhook_secret = webhook_secret.stdout.trim().to_owned();
+    assert!(webhook_secret.starts_with("whsec_"), "{webhook_secret}");
+    // As the page spells it (base64's `/` is escaped in HTML).
+    let on_page = webhook_secret.replace('/', "&#x2f;");
+    let page = browser.get(&account).await;
+    assert!(page.body.contains("whsec_********"), "{}", page.body);
+    assert!(!page.body.contains(&on_page), "the signing secret is not on the page");
+    let shown = browser
+        .post(&format!("/console/m/{code}/settings/webhook/secret"), &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains(&format!("id=\"webhook-secret\">{on_page}<")), "{}", shown.body);
+    let audit = browser.get(&format!("/console/m/{code}/audit")).await;
+    assert!(
+        audit.body.contains("웹훅 서명 secret 조회") && !audit.body.contains(&on_page),
         "{}",
         audit.body
     );

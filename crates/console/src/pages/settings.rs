@@ -389,6 +389,8 @@ pub async fn remove_channel(
 #[derive(Default)]
 struct AccountExtras {
     new_secret: Option<String>,
+    /// The webhook signing secret, only on the answer to its own form (audited).
+    webhook_secret: Option<String>,
     test: Option<openimp_service::webhook::WebhookTest>,
     notice: Option<Notice>,
 }
@@ -406,17 +408,11 @@ async fn render_account_tab(
         Ok(None) => return super::refuse(state, signed, uri.path(), Refusal::NotFound),
         Err(_) => return super::refuse(state, signed, uri.path(), Refusal::Unavailable),
     };
-    // The signing secret is for those who may change things; a viewer sees it masked.
-    let webhook_secret = if signed.can_write() {
-        state.gateway.webhook_secret(scope.code()).await.ok()
-    } else {
-        None
-    };
     let extra = context! {
         tab => "account",
         webhook_url => settings.url.unwrap_or_default(),
         webhook_format => settings.format,
-        webhook_secret => webhook_secret,
+        webhook_secret => extras.webhook_secret,
         new_secret => extras.new_secret,
         test => extras.test,
     };
@@ -485,6 +481,30 @@ pub async fn regenerate_secret(change: MerchantChange) -> Response {
                 StatusCode::OK,
             )
             .await
+        }
+        Err(err) => account_refusal(&state, &signed, &scope, uri, &err).await,
+    }
+}
+
+/// `POST .../settings/webhook/secret`: the webhook signing secret, on this answer only (the
+/// account tab shows it masked), for an owner, with an audit entry: a secret is never part of
+/// a page anyone signed in merely opens.
+pub async fn reveal_webhook_secret(change: MerchantChange) -> Response {
+    let MerchantChange { state, signed, scope, uri, .. } = change;
+    match state.gateway.webhook_secret(scope.code()).await {
+        Ok(secret) => {
+            audit::record(
+                &state,
+                &signed,
+                Some(scope.code()),
+                "webhook.secret_reveal",
+                scope.code(),
+                "signing secret shown".to_owned(),
+            )
+            .await;
+            let extras = AccountExtras { webhook_secret: Some(secret), ..AccountExtras::default() };
+            let uri = account_uri(&scope, uri);
+            render_account_tab(&state, &signed, &scope, &uri, extras, StatusCode::OK).await
         }
         Err(err) => account_refusal(&state, &signed, &scope, uri, &err).await,
     }
