@@ -381,13 +381,25 @@ async fn record_window(
                 Ok(false) => {
                     // No longer pending: kept if it is recorded paid with this approval.
                     let row = reread(&rec.db, &rec.row).await?;
-                    if row.status != PaymentStatus::Paid || row.pg_tid.as_deref() != Some(&pg_tid) {
+                    if !kept(&row, &pg_tid) {
                         net_cancel(&rec, &undo).await;
                     }
                     row
                 }
                 Err(err) => {
-                    net_cancel(&rec, &undo).await;
+                    // A failed write may still have committed (an error after the commit):
+                    // undo the approval only when the row is seen unpaid. Unread, it is left
+                    // pending for the reconciler, whose inquiry keeps an approval the PG holds.
+                    match reread(&rec.db, &rec.row).await {
+                        Ok(row) if kept(&row, &pg_tid) => return plain(row),
+                        Ok(row) if row.status == PaymentStatus::Pending => {
+                            net_cancel(&rec, &undo).await;
+                        }
+                        Ok(_) => {}
+                        Err(reread_err) => {
+                            tracing::error!(%imp_uid, %reread_err, "a window approval's write failed and the payment cannot be read; left for the reconciler")
+                        }
+                    }
                     return Err(err.into());
                 }
             };
@@ -481,4 +493,10 @@ async fn net_cancel(rec: &Recording, undo: &NetCancel) -> bool {
 
 async fn reread(db: &Db, row: &PaymentRow) -> ApiResult<PaymentRow> {
     payments::get(db, &row.merchant_id, &row.imp_uid).await?.ok_or_else(ApiError::payment_not_found)
+}
+
+/// Whether `row` is recorded paid with the approval `pg_tid`: an approval openimp keeps, never
+/// to be net-cancelled.
+fn kept(row: &PaymentRow, pg_tid: &str) -> bool {
+    row.status == PaymentStatus::Paid && row.pg_tid.as_deref() == Some(pg_tid)
 }
