@@ -12,6 +12,8 @@
 //!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
 pub mod registry;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod transport;
 pub mod window;
 
