@@ -339,9 +339,15 @@ impl Gateway {
     }
 }
 
-/// Whether the attempt `imp_uid` is a window the customer may still be paying at its PG.
-pub(crate) async fn awaiting_pg_return(db: &Db, imp_uid: &str, now: i64) -> ApiResult<bool> {
-    Ok(window::awaiting_return(db, imp_uid, now).await?)
+/// Whether the attempt `imp_uid` is a window the customer may still be paying at its PG, or
+/// whose return was claimed after `claimed_after` and is being approved.
+pub(crate) async fn awaiting_pg_return(
+    db: &Db,
+    imp_uid: &str,
+    now: i64,
+    claimed_after: i64,
+) -> ApiResult<bool> {
+    Ok(window::awaiting_return(db, imp_uid, now, claimed_after).await?)
 }
 
 /// Why a handed-off attempt was dropped before the browser left.
