@@ -3,7 +3,8 @@
 //! PG's browser side. Every hand-off kind, and every way a return is recorded: paid, another
 //! amount (net-cancelled, or pending when the net-cancel fails), declined, tampered, unknown,
 //! closed, a billing key into the vault, a key the window may not keep; the redirect (mobile)
-//! ending, a refund of a window payment, a return posted twice at once approved once.
+//! ending, a refund of a window payment, a return posted twice at once approved once, a late
+//! return of a payment the reconciler failed not approved at all.
 //!
 //! Run: `cargo test -p openimp --features scripted-pg --test window_scripted`.
 
@@ -20,6 +21,7 @@ dual_backend_tests!(
     key_window_stores_the_key_in_the_vault,
     script_and_redirect_handoffs,
     a_return_posted_twice_at_once_is_approved_once,
+    a_late_return_of_a_failed_payment_is_not_approved,
 );
 
 const ORIGIN: &str = "http://127.0.0.1:9";
@@ -395,4 +397,46 @@ async fn a_return_posted_twice_at_once_is_approved_once(backend: Backend) {
     let cancelled =
         assert_ok(&client.cancel(&json!({"imp_uid": oid, "reason": "환불"})).await, "refund");
     assert_eq!(cancelled["status"], "cancelled", "approved once, never undone: {cancelled}");
+}
+
+/// The customer stays at the PG past the window's expiry; the reconciler, finding nothing at
+/// the PG, fails the payment. The return that comes afterwards is not approved (the PG's
+/// authentication lapses): no approval, so no net-cancel that could fail and leave the money
+/// at the PG under a failed record.
+async fn a_late_return_of_a_failed_payment_is_not_approved(backend: Backend) {
+    let opts = ServerOpts {
+        reconcile_interval_secs: Some(1),
+        reconcile_after_secs: Some(0),
+        extra_args: ["--pg-timeout-secs", "1", "--window-session-ttl-secs", "1"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..ServerOpts::default()
+    };
+    let server = TestServer::start_with(&backend, opts).await;
+    let (m, client) = live_merchant(&server).await;
+    let mu = uid("late");
+    let id = open(&server, &m, params(&mu, 4000), false).await;
+    let oid = hidden(&page(&server, &id).await.3, "oid");
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = find(&client, &mu).await["status"].as_str().unwrap_or_default().to_owned();
+        if status == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "failed", "the reconciler fails a window left at its PG past its expiry");
+
+    let (_, _, late) = pg_return(&server, &id, &[("oid", &oid), ("result", "paid")]).await;
+    let rsp = rsp_of(&late);
+    assert_eq!(rsp["success"], false, "{rsp}");
+    assert_eq!(rsp["imp_uid"], oid, "{rsp}");
+    assert_eq!(find(&client, &mu).await["status"], "failed");
+    let metrics = server.anon().http.get(server.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let approvals: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("openimp_pg_calls_total") && l.contains("complete_window"))
+        .collect();
+    assert!(approvals.is_empty(), "no approval was asked of the PG: {approvals:?}");
 }

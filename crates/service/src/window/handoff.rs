@@ -152,6 +152,13 @@ impl Gateway {
         let row = payments::get(&self.db, &session.merchant_id, &imp_uid)
             .await?
             .ok_or_else(ApiError::payment_not_found)?;
+        if row.status != PaymentStatus::Pending {
+            // Settled meanwhile (the reconciler failed a window left at its PG past its
+            // expiry): nothing is approved, so nothing needs a net-cancel that could fail.
+            let rsp = charge_rsp(&self.payment_view(&row).await?);
+            window::finish(&self.db, id, Some(&imp_uid), &rsp.to_string(), now()).await?;
+            return Ok(rsp);
+        }
         let channel = self.window_channel(session).await?;
         if Mode::of_test_mode(channel.test_mode).as_str() != kept.mode {
             let reason = "결제창을 연 뒤 PG 채널의 모드가 바뀌어 승인하지 않았습니다. (the channel changed mode while the window was open; nothing was approved)";
