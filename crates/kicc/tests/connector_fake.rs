@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use openimp_kicc::fake::{self, FakeConfig, FakeKicc, Faults};
 use openimp_kicc::{protocol, KiccConnector};
+use openimp_pg::test_support::form_of;
 use openimp_pg::window::{Handoff, WindowOrder, WindowPurpose, WindowResult, WindowReturn};
 use openimp_pg::{
     CancelInquiry, CancelOutcome, CancelRequest, ChannelContext, ChargeOutcome, ChargeRequest,
@@ -107,30 +108,6 @@ fn cancel_request(pg_tid: &str, amount: i64, balance_before: i64) -> CancelReque
     }
 }
 
-/// The hidden inputs of the fake's return page, HTML-unescaped, and its form action.
-fn return_fields(html: &str) -> (String, Vec<(String, String)>) {
-    fn unescape(s: &str) -> String {
-        s.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    }
-    fn attr(tag: &str, name: &str) -> Option<String> {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = start + tag[start..].find('"')?;
-        Some(unescape(&tag[start..end]))
-    }
-    let form_start = html.find("<form").expect("a return form");
-    let action = attr(&html[form_start..], "action").expect("a form action");
-    let fields = html
-        .split("<input")
-        .skip(1)
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect();
-    (action, fields)
-}
-
 /// The browser leg: opens the auth page KICC's registration pointed to, submits `form`, and
 /// reads the return the page posts to openimp.
 async fn browse(url: &str, form: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
@@ -141,7 +118,7 @@ async fn browse(url: &str, form: &[(&str, &str)]) -> (String, Vec<(String, Strin
     assert!(html.contains("card_number"), "{html}");
     let answer = http.post(url).form(form).send().await.unwrap();
     assert_eq!(answer.status(), 200);
-    return_fields(&answer.text().await.unwrap())
+    form_of(&answer.text().await.unwrap())
 }
 
 fn card_form(number: &str) -> Vec<(&str, &str)> {

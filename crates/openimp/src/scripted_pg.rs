@@ -4,9 +4,16 @@
 //! It lets `tests/window_scripted.rs` drive every path of the service's hand-off and return
 //! recording over real HTTP without a real PG: the test plays the PG's browser side and says
 //! in the return's fields what the "PG" answers (`result=paid|key|declined|unknown|error`,
-//! `approved_amount`, `net_cancel=fail`). It still checks what a real connector must: the
-//! return is for this attempt (`oid`) and carries the state `begin_window` gave out.
+//! `approved_amount`, `net_cancel=fail`, `delay_ms` to hold the approval). It still checks what
+//! a real connector must: the return is for this attempt (`oid`) and carries the state
+//! `begin_window` gave out. Like a real PG it remembers each order: a second approval of an
+//! order is declined, and a refund is refused for an order approved more than once or
+//! net-cancelled, so a test's refund shows that the window approved its order exactly once.
 //! The PG's real protocols, and their fakes, belong to the KG Inicis and KICC connectors.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use openimp_pg::window::{
@@ -20,8 +27,28 @@ use openimp_pg::{
 /// The provider name it is registered under.
 pub const PROVIDER: &str = "scripted_pg";
 
-/// The scripted connector (stateless: the script is in each return).
+/// The scripted connector (the script is in each return; what it did per order is in
+/// [`ORDERS`]).
 pub struct ScriptedPg;
+
+/// What the scripted PG did to an order: approvals asked for, and whether one was undone.
+#[derive(Default)]
+struct OrderLog {
+    approvals: u32,
+    net_cancelled: bool,
+}
+
+/// The scripted PG's memory of orders, by order id (the test binary's process lives for one
+/// test server).
+static ORDERS: Mutex<Option<HashMap<String, OrderLog>>> = Mutex::new(None);
+
+fn with_order<T>(order_id: &str, f: impl FnOnce(&mut OrderLog) -> T) -> T {
+    let mut orders = ORDERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(orders.get_or_insert_with(HashMap::new).entry(order_id.to_owned()).or_default())
+}
+
+/// The longest approval hold a return may ask for.
+const MAX_DELAY: Duration = Duration::from_secs(2);
 
 fn unsupported<T>() -> Result<T, ConnectorError> {
     Err(ConnectorError::Unsupported("the scripted PG only runs windows".to_owned()))
@@ -59,6 +86,16 @@ impl Connector for ScriptedPg {
         _: &ChannelContext,
         request: CancelRequest,
     ) -> Result<CancelOutcome, ConnectorError> {
+        let (approvals, net_cancelled) =
+            with_order(&request.order_id, |order| (order.approvals, order.net_cancelled));
+        if approvals > 1 || net_cancelled {
+            return Ok(CancelOutcome::Refused {
+                code: "R001".to_owned(),
+                message: format!(
+                    "환불할 수 없는 거래입니다 (approved {approvals} times, net-cancelled: {net_cancelled})"
+                ),
+            });
+        }
         Ok(CancelOutcome::Cancelled {
             pg_tid: format!("C{}", request.pg_tid),
             cancelled_at: openimp_core::time::now(),
@@ -130,7 +167,21 @@ impl Connector for ScriptedPg {
         }
         let net_cancel = ret.field("net_cancel").unwrap_or("ok").to_owned();
         let undo = NetCancel(format!("{}:{net_cancel}", ret.order.order_id));
+        if let Some(delay) = ret.field("delay_ms").and_then(|ms| ms.parse().ok()) {
+            tokio::time::sleep(Duration::from_millis(delay).min(MAX_DELAY)).await;
+        }
         match ret.field("result").unwrap_or_default() {
+            "paid"
+                if with_order(&ret.order.order_id, |order| {
+                    order.approvals += 1;
+                    order.approvals > 1
+                }) =>
+            {
+                Ok(WindowResult::Declined {
+                    code: "D001".to_owned(),
+                    message: "이미 승인된 주문입니다 (the order was approved already)".to_owned(),
+                })
+            }
             "paid" => {
                 let amount = ret
                     .field("approved_amount")
@@ -172,10 +223,15 @@ impl Connector for ScriptedPg {
     }
 
     async fn net_cancel(&self, _: &ChannelContext, undo: &NetCancel) -> Result<(), ConnectorError> {
-        if undo.0.ends_with(":fail") {
-            Err(ConnectorError::Unknown("the scripted net-cancel got no answer".to_owned()))
-        } else {
-            Ok(())
+        match undo.0.rsplit_once(':') {
+            Some((_, "fail")) => {
+                Err(ConnectorError::Unknown("the scripted net-cancel got no answer".to_owned()))
+            }
+            Some((order_id, _)) => {
+                with_order(order_id, |order| order.net_cancelled = true);
+                Ok(())
+            }
+            None => Err(ConnectorError::NotSent("not a scripted net-cancel".to_owned())),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use openimp_pg::test_support::form_of;
 use serde_json::{json, Value};
 
 dual_backend_tests!(
@@ -140,30 +141,6 @@ async fn open_window(server: &TestServer, m: &Merchant, params: Value, mobile: b
     let body = to_value(&resp.text().await.unwrap());
     assert_eq!(body["code"], 0, "open window: {body}");
     body["response"]["id"].as_str().unwrap().to_owned()
-}
-
-/// The hidden inputs of a page's form, HTML-unescaped, and the form's action.
-fn form_of(html: &str) -> (String, Vec<(String, String)>) {
-    fn unescape(s: &str) -> String {
-        s.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    }
-    fn attr(tag: &str, name: &str) -> Option<String> {
-        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-        let end = start + tag[start..].find('"')?;
-        Some(unescape(&tag[start..end]))
-    }
-    let form = html.find("<form").unwrap_or_else(|| panic!("no form in {html}"));
-    let action = attr(&html[form..], "action").expect("a form action");
-    let fields = html
-        .split("<input")
-        .skip(1)
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?)))
-        .collect();
-    (action, fields)
 }
 
 /// What the browser ends on after openimp's return page.

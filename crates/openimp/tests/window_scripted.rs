@@ -3,7 +3,8 @@
 //! PG's browser side. Every hand-off kind, and every way a return is recorded: paid, another
 //! amount (net-cancelled, or pending when the net-cancel fails), declined, tampered, unknown,
 //! closed, a billing key into the vault, a key the window may not keep; the redirect (mobile)
-//! ending, a refund of a window payment.
+//! ending, a refund of a window payment, a return posted twice at once approved once, a late
+//! return of a payment the reconciler failed not approved at all.
 //!
 //! Run: `cargo test -p openimp --features scripted-pg --test window_scripted`.
 
@@ -19,6 +20,8 @@ dual_backend_tests!(
     declined_tampered_unknown_and_closed,
     key_window_stores_the_key_in_the_vault,
     script_and_redirect_handoffs,
+    a_return_posted_twice_at_once_is_approved_once,
+    a_late_return_of_a_failed_payment_is_not_approved,
 );
 
 const ORIGIN: &str = "http://127.0.0.1:9";
@@ -355,4 +358,85 @@ async fn script_and_redirect_handoffs(backend: Backend) {
         "{shop}"
     );
     assert_eq!(find(&client, &mu).await["status"], "paid");
+}
+
+/// A double submit (or the back button) posts the PG's return twice at once: one of them
+/// claims the window and approves; the other is told the result is being recorded (or gets
+/// the recorded result), never a second approval, and the kept approval is not net-cancelled
+/// (the scripted PG refuses to refund an order approved twice or net-cancelled).
+async fn a_return_posted_twice_at_once_is_approved_once(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (m, client) = live_merchant(&server).await;
+    let mu = uid("twice");
+    let id = open(&server, &m, params(&mu, 7000), false).await;
+    let oid = hidden(&page(&server, &id).await.3, "oid");
+    // The approval is held long enough for both posts to reach the window before it ends.
+    let fields = [("oid", oid.as_str()), ("result", "paid"), ("delay_ms", "300")];
+    let (first, second) =
+        tokio::join!(pg_return(&server, &id, &fields), pg_return(&server, &id, &fields));
+    let mut approved = 0;
+    for (status, _, body) in [&first, &second] {
+        if *status == 200 {
+            let rsp = rsp_of(body);
+            assert_eq!(rsp["success"], true, "{rsp}");
+            assert_eq!(rsp["imp_uid"], oid, "{rsp}");
+            approved += 1;
+        } else {
+            assert_eq!(*status, 409, "{body}");
+            assert!(body.contains("결제 결과를 기록하는 중입니다"), "{body}");
+        }
+    }
+    assert!(approved >= 1, "one of the posts shows the payment: {first:?} {second:?}");
+    let paid = find(&client, &mu).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid["pg_tid"], format!("T{oid}"), "{paid}");
+    // Posted again afterwards: the recorded result, still one approval.
+    let (_, _, again) = pg_return(&server, &id, &fields).await;
+    assert_eq!(rsp_of(&again)["success"], true, "{again}");
+
+    let cancelled =
+        assert_ok(&client.cancel(&json!({"imp_uid": oid, "reason": "환불"})).await, "refund");
+    assert_eq!(cancelled["status"], "cancelled", "approved once, never undone: {cancelled}");
+}
+
+/// The customer stays at the PG past the window's expiry; the reconciler, finding nothing at
+/// the PG, fails the payment. The return that comes afterwards is not approved (the PG's
+/// authentication lapses): no approval, so no net-cancel that could fail and leave the money
+/// at the PG under a failed record.
+async fn a_late_return_of_a_failed_payment_is_not_approved(backend: Backend) {
+    let opts = ServerOpts {
+        reconcile_interval_secs: Some(1),
+        reconcile_after_secs: Some(0),
+        extra_args: ["--pg-timeout-secs", "1", "--window-session-ttl-secs", "1"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..ServerOpts::default()
+    };
+    let server = TestServer::start_with(&backend, opts).await;
+    let (m, client) = live_merchant(&server).await;
+    let mu = uid("late");
+    let id = open(&server, &m, params(&mu, 4000), false).await;
+    let oid = hidden(&page(&server, &id).await.3, "oid");
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = find(&client, &mu).await["status"].as_str().unwrap_or_default().to_owned();
+        if status == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "failed", "the reconciler fails a window left at its PG past its expiry");
+
+    let (_, _, late) = pg_return(&server, &id, &[("oid", &oid), ("result", "paid")]).await;
+    let rsp = rsp_of(&late);
+    assert_eq!(rsp["success"], false, "{rsp}");
+    assert_eq!(rsp["imp_uid"], oid, "{rsp}");
+    assert_eq!(find(&client, &mu).await["status"], "failed");
+    let metrics = server.anon().http.get(server.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let approvals: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("openimp_pg_calls_total") && l.contains("complete_window"))
+        .collect();
+    assert!(approvals.is_empty(), "no approval was asked of the PG: {approvals:?}");
 }

@@ -12,6 +12,8 @@
 //!   (a charge) or [`Connector::inquire_cancel`] (a cancel).
 
 pub mod registry;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod transport;
 pub mod window;
 
@@ -281,7 +283,8 @@ pub trait Connector: Send + Sync {
     /// Completes a window from the PG's return: checks it, approves server to server, checks
     /// the approval. Net-cancels by itself whatever fails after the PG approved within this
     /// call; a timeout of the approval itself is [`ConnectorError::Unknown`] after the
-    /// connector has tried a net-cancel.
+    /// connector has tried a net-cancel. The service's PG timeout only stops its waiting:
+    /// the call runs on in a task of its own, so these follow-ups are not cut off.
     async fn complete_window(
         &self,
         channel: &ChannelContext,

@@ -21,6 +21,28 @@ pub fn has_keyed_api(provider: &str) -> bool {
     !WINDOW_ONLY_PROVIDERS.contains(&provider)
 }
 
+/// The provider a name means: `inicis` is the older name of the KG Inicis window
+/// (`html5_inicis`), and a channel of either kind serves both.
+pub fn canonical_provider(provider: &str) -> &str {
+    match provider {
+        "inicis" => "html5_inicis",
+        other => other,
+    }
+}
+
+/// Whether `provider`'s window requires the buyer's phone number (`buyer_tel`): KG Inicis's
+/// does (seed 003: 필수). The sandbox plays the provider's window, so the rule holds in test
+/// mode as well as live.
+pub fn window_requires_buyer_tel(provider: &str) -> bool {
+    canonical_provider(provider) == "html5_inicis"
+}
+
+/// Whether `provider`'s billing-key window answers `request_pay`'s callback on mobile too,
+/// instead of redirecting to `m_redirect_url`: KG Inicis's does (seed 000).
+pub fn key_window_calls_back_on_mobile(provider: &str) -> bool {
+    canonical_provider(provider) == "html5_inicis"
+}
+
 /// Every connector this process can use.
 #[derive(Clone)]
 pub struct Connectors {
@@ -107,5 +129,22 @@ impl Connectors {
             .map(String::as_str)
             .chain(self.aliases.keys().map(String::as_str))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kg_inicis_window_rules_hold_under_both_names() {
+        for provider in ["html5_inicis", "inicis"] {
+            assert_eq!(canonical_provider(provider), "html5_inicis");
+            assert!(window_requires_buyer_tel(provider), "{provider}");
+            assert!(key_window_calls_back_on_mobile(provider), "{provider}");
+        }
+        assert_eq!(canonical_provider("kicc"), "kicc");
+        assert!(!window_requires_buyer_tel("kicc"));
+        assert!(!key_window_calls_back_on_mobile("kicc"));
     }
 }

@@ -50,10 +50,11 @@ pub fn new_channel_key() -> String {
     )
 }
 
-/// `inicis` is the older name of the KG Inicis window; openimp serves both with one channel kind.
+/// Whether a channel of `channel_provider` serves `asked` (`inicis` and `html5_inicis` are
+/// one channel kind: [`openimp_pg::registry::canonical_provider`]).
 pub(crate) fn provider_matches(channel_provider: &str, asked: &str) -> bool {
-    let normalize = |p: &str| if p == "inicis" { "html5_inicis".to_owned() } else { p.to_owned() };
-    normalize(channel_provider) == normalize(asked)
+    use openimp_pg::registry::canonical_provider;
+    canonical_provider(channel_provider) == canonical_provider(asked)
 }
 
 /// The refusal of a channelKey the merchant does not have (never a silent fallback).

@@ -6,7 +6,11 @@
 //!   charged or cancelled always gets its answer written down.
 //! - **One timeout:** no answer within `GatewayConfig::pg_timeout` is
 //!   [`ConnectorError::Unknown`]: the request may have reached the PG, so the outcome is settled
-//!   by inquiry (DESIGN.md rule 2), never guessed.
+//!   by inquiry (DESIGN.md rule 2), never guessed. The timeout stops the waiting, not the
+//!   connector: its call runs on in a task of its own, so what a connector does after the PG's
+//!   answer (the net-cancel of a window approval it lost or cannot believe, made inside
+//!   `complete_window`) is never cut off half-way by the service giving up. Each of the
+//!   connector's HTTP requests is bounded by its own client timeout.
 //! - **Metrics:** `openimp_pg_call_duration_seconds` and `openimp_pg_calls_total`, labelled by
 //!   provider, operation and outcome.
 
@@ -117,6 +121,23 @@ where
     answer
 }
 
+/// `call` in a task of its own: dropping the returned future (a timeout) stops the waiting
+/// only, and the call runs to its end. A call that panicked is [`ConnectorError::Unknown`].
+fn detached<T, Call>(call: Call) -> impl Future<Output = Result<T, ConnectorError>>
+where
+    Call: Future<Output = Result<T, ConnectorError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::spawn(call);
+    async move {
+        task.await.unwrap_or_else(|err| {
+            Err(ConnectorError::Unknown(format!(
+                "the PG call's task ended without an answer: {err}"
+            )))
+        })
+    }
+}
+
 impl Gateway {
     /// Calls the PG with `call`, then hands its answer to `record`, both in a task of their own
     /// (see the module doc). `call` gets `pg_timeout`; no answer in time reaches `record` as
@@ -138,7 +159,7 @@ impl Gateway {
         let timeout = self.config.pg_timeout;
         let provider = context.pg_provider.clone();
         tokio::spawn(async move {
-            let answer = timed(operation, &provider, timeout, call).await;
+            let answer = timed(operation, &provider, timeout, detached(call)).await;
             record(answer).await
         })
         .await
@@ -172,6 +193,29 @@ mod tests {
         assert_eq!((status, code), (200, 1));
         assert!(message.contains("취소 여부를 확인 중"), "{message}");
         assert!(!message.contains("실패"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_stops_the_waiting_not_the_call() {
+        let (finished, finished_rx) = tokio::sync::oneshot::channel();
+        let call = async move {
+            // What a connector does after a lost approval: the net-cancel, after the timeout.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            finished.send(()).expect("the test waits for the call");
+            Ok::<(), ConnectorError>(())
+        };
+        let timeout = std::time::Duration::from_millis(1);
+        let answer = timed(PgOperation::CompleteWindow, "test", timeout, detached(call)).await;
+        assert!(matches!(answer, Err(ConnectorError::Unknown(_))), "{answer:?}");
+        // A call dropped at the timeout would drop its sender: this would fail.
+        finished_rx.await.expect("the call ran to its end after the service stopped waiting");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_is_an_unknown_outcome() {
+        let call = async { panic!("a connector bug") };
+        let answer: Result<(), _> = detached(call).await;
+        assert!(matches!(answer, Err(ConnectorError::Unknown(_))), "{answer:?}");
     }
 
     #[test]

@@ -205,9 +205,17 @@ impl Gateway {
                 .await?;
                 Ok(Settled::Failed)
             }
-            // A window still at its PG: the customer may yet pay there.
+            // A window still at its PG: the customer may yet pay there; or its return is being
+            // approved (a return takes at most a PG timeout, a net-cancel another: claims older
+            // than twice the grace are crashed returns, settled here).
             Ok(Inquiry::NotFound)
-                if crate::window::awaiting_pg_return(&self.db, &row.imp_uid, now).await? =>
+                if crate::window::awaiting_pg_return(
+                    &self.db,
+                    &row.imp_uid,
+                    now,
+                    now.saturating_sub(grace.saturating_mul(2)),
+                )
+                .await? =>
             {
                 payments::touch_pending(&self.db, &row.imp_uid, now).await?;
                 Ok(Settled::Pending)

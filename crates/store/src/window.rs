@@ -145,13 +145,22 @@ pub async fn claim_return(db: &Db, id: &str, now: i64) -> Result<bool, StoreErro
 }
 
 /// Whether the attempt `imp_uid` is a window still at its PG (handed off, not returned, not
-/// expired): the customer may still pay there, so "the PG has no record" means nothing yet.
-pub async fn awaiting_return(db: &Db, imp_uid: &str, now: i64) -> Result<bool, StoreError> {
+/// expired), or whose return was claimed after `claimed_after` and is being approved: either
+/// way "the PG has no record" means nothing yet (a reconciler failing it meanwhile would have
+/// the return's approval net-cancelled). A claim older than that is a crashed return.
+pub async fn awaiting_return(
+    db: &Db,
+    imp_uid: &str,
+    now: i64,
+    claimed_after: i64,
+) -> Result<bool, StoreError> {
     let row = sqlx::query(
-        "SELECT COUNT(*) FROM window_sessions WHERE imp_uid = $1 AND state = 'handed_off' AND expires_at > $2",
+        "SELECT COUNT(*) FROM window_sessions WHERE imp_uid = $1 \
+         AND ((state = 'handed_off' AND expires_at > $2) OR (state = 'processing' AND updated_at > $3))",
     )
     .bind(imp_uid)
     .bind(now)
+    .bind(claimed_after)
     .fetch_one(db.reader())
     .await?;
     Ok(row.try_get::<i64, _>(0)? > 0)
@@ -224,4 +233,65 @@ pub async fn delete_expired(db: &Db, before: i64) -> Result<u64, StoreError> {
             .execute(db.writer())
             .await?;
     Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DbConfig, SqliteSync};
+
+    async fn sqlite() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = DbConfig {
+            url: format!("sqlite://{}", dir.path().join("openimp.db").display()),
+            max_connections: 2,
+            acquire_timeout: std::time::Duration::from_secs(5),
+            sqlite_sync: SqliteSync::Group,
+            batch_writers: 1,
+        };
+        (Db::connect(&config).await.expect("connect sqlite"), dir)
+    }
+
+    fn session(id: &str, now: i64) -> SessionRow {
+        SessionRow {
+            id: id.to_owned(),
+            merchant_id: "imp12345678".to_owned(),
+            channel_id: "ch_1".to_owned(),
+            csrf_token: "csrf".to_owned(),
+            origin: "https://shop.example".to_owned(),
+            mode: "overlay".to_owned(),
+            device: "pc".to_owned(),
+            request_json: "{}".to_owned(),
+            user_agent: None,
+            state: "open".to_owned(),
+            imp_uid: None,
+            result_json: None,
+            created_at: now,
+            expires_at: now + 900,
+            updated_at: now,
+            pg_state: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_return_being_approved_is_awaited_until_its_claim_is_stale() {
+        let (db, _dir) = sqlite().await;
+        let now = 1_000_000;
+        insert(&db, &session("win_a", now)).await.unwrap();
+        assert!(hand_off(&db, "win_a", "imp_a", "{}", now).await.unwrap());
+        assert!(awaiting_return(&db, "imp_a", now + 60, now).await.unwrap(), "at the PG");
+
+        // The PG's return is claimed at now + 100: its approval is in flight.
+        assert!(claim_return(&db, "win_a", now + 100).await.unwrap());
+        assert!(!claim_return(&db, "win_a", now + 101).await.unwrap(), "claimed once");
+        assert!(
+            awaiting_return(&db, "imp_a", now + 110, now + 50).await.unwrap(),
+            "a return being approved is not settled under it"
+        );
+        // Claimed longer ago than the caller allows: a crashed return, left to be settled.
+        assert!(!awaiting_return(&db, "imp_a", now + 400, now + 100).await.unwrap());
+
+        assert!(finish(&db, "win_a", Some("imp_a"), "{}", now + 120).await.unwrap());
+        assert!(!awaiting_return(&db, "imp_a", now + 130, now + 50).await.unwrap(), "done");
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use openimp_inicis::fake::{FakeInicis, FakeOptions, TEST_SIGN_KEY};
 use openimp_inicis::{InicisConnector, InicisOptions};
+use openimp_pg::test_support::form_of;
 use openimp_pg::transport::PgHttp;
 use openimp_pg::window::{Handoff, WindowOrder, WindowPurpose, WindowReturn, WindowStart};
 use openimp_pg::ChannelContext;
@@ -81,36 +82,6 @@ pub fn window_order(purpose: WindowPurpose, amount: i64, mobile: bool) -> Window
     }
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The value of attribute `name` in an HTML tag's text.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    let end = start + tag[start..].find('"')?;
-    Some(unescape(&tag[start..end]))
-}
-
-/// The first form of a page: its action and hidden fields.
-pub fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
-    let form_start = html.find("<form").expect("a form on the page");
-    let form_tag = &html[form_start..form_start + html[form_start..].find('>').unwrap()];
-    let action = attribute(form_tag, "action").unwrap_or_default();
-    let mut fields = Vec::new();
-    let mut rest = &html[form_start..];
-    while let Some(at) = rest.find("<input type=\"hidden\"") {
-        let tag = &rest[at..at + rest[at..].find('>').unwrap()];
-        fields.push((attribute(tag, "name").unwrap(), attribute(tag, "value").unwrap_or_default()));
-        rest = &rest[at + tag.len()..];
-    }
-    (action, fields)
-}
-
 /// A browser that fills the fake's card page: opens the window from `start`, types `card`,
 /// and answers what the fake posted back to `return_url` (or the error page's text).
 pub async fn run_window(
@@ -136,12 +107,12 @@ pub async fn run_window(
     if !ok {
         return Err(page);
     }
-    let (card_action, mut card_fields) = parse_form(&page);
+    let (card_action, mut card_fields) = form_of(&page);
     card_fields.push(("cardNumber".to_owned(), card.to_owned()));
     card_fields.push(("expiry".to_owned(), "1230".to_owned()));
     let url = format!("{}{card_action}", fake.base_url());
     let back = http.post(&url).form(&card_fields).send().await.unwrap().text().await.unwrap();
-    let (return_to, returned) = parse_form(&back);
+    let (return_to, returned) = form_of(&back);
     assert_eq!(return_to, "http://127.0.0.1:1/window/return");
     Ok(returned)
 }

@@ -152,6 +152,13 @@ impl Gateway {
         let row = payments::get(&self.db, &session.merchant_id, &imp_uid)
             .await?
             .ok_or_else(ApiError::payment_not_found)?;
+        if row.status != PaymentStatus::Pending {
+            // Settled meanwhile (the reconciler failed a window left at its PG past its
+            // expiry): nothing is approved, so nothing needs a net-cancel that could fail.
+            let rsp = charge_rsp(&self.payment_view(&row).await?);
+            window::finish(&self.db, id, Some(&imp_uid), &rsp.to_string(), now()).await?;
+            return Ok(rsp);
+        }
         let channel = self.window_channel(session).await?;
         if Mode::of_test_mode(channel.test_mode).as_str() != kept.mode {
             let reason = "결제창을 연 뒤 PG 채널의 모드가 바뀌어 승인하지 않았습니다. (the channel changed mode while the window was open; nothing was approved)";
@@ -339,9 +346,15 @@ impl Gateway {
     }
 }
 
-/// Whether the attempt `imp_uid` is a window the customer may still be paying at its PG.
-pub(crate) async fn awaiting_pg_return(db: &Db, imp_uid: &str, now: i64) -> ApiResult<bool> {
-    Ok(window::awaiting_return(db, imp_uid, now).await?)
+/// Whether the attempt `imp_uid` is a window the customer may still be paying at its PG, or
+/// whose return was claimed after `claimed_after` and is being approved.
+pub(crate) async fn awaiting_pg_return(
+    db: &Db,
+    imp_uid: &str,
+    now: i64,
+    claimed_after: i64,
+) -> ApiResult<bool> {
+    Ok(window::awaiting_return(db, imp_uid, now, claimed_after).await?)
 }
 
 /// Why a handed-off attempt was dropped before the browser left.
@@ -381,13 +394,25 @@ async fn record_window(
                 Ok(false) => {
                     // No longer pending: kept if it is recorded paid with this approval.
                     let row = reread(&rec.db, &rec.row).await?;
-                    if row.status != PaymentStatus::Paid || row.pg_tid.as_deref() != Some(&pg_tid) {
+                    if !kept(&row, &pg_tid) {
                         net_cancel(&rec, &undo).await;
                     }
                     row
                 }
                 Err(err) => {
-                    net_cancel(&rec, &undo).await;
+                    // A failed write may still have committed (an error after the commit):
+                    // undo the approval only when the row is seen unpaid. Unread, it is left
+                    // pending for the reconciler, whose inquiry keeps an approval the PG holds.
+                    match reread(&rec.db, &rec.row).await {
+                        Ok(row) if kept(&row, &pg_tid) => return plain(row),
+                        Ok(row) if row.status == PaymentStatus::Pending => {
+                            net_cancel(&rec, &undo).await;
+                        }
+                        Ok(_) => {}
+                        Err(reread_err) => {
+                            tracing::error!(%imp_uid, %reread_err, "a window approval's write failed and the payment cannot be read; left for the reconciler")
+                        }
+                    }
                     return Err(err.into());
                 }
             };
@@ -481,4 +506,10 @@ async fn net_cancel(rec: &Recording, undo: &NetCancel) -> bool {
 
 async fn reread(db: &Db, row: &PaymentRow) -> ApiResult<PaymentRow> {
     payments::get(db, &row.merchant_id, &row.imp_uid).await?.ok_or_else(ApiError::payment_not_found)
+}
+
+/// Whether `row` is recorded paid with the approval `pg_tid`: an approval openimp keeps, never
+/// to be net-cancelled.
+fn kept(row: &PaymentRow, pg_tid: &str) -> bool {
+    row.status == PaymentStatus::Paid && row.pg_tid.as_deref() == Some(pg_tid)
 }

@@ -22,9 +22,10 @@ use crate::{ApiResult, Gateway, MerchantId};
 /// How long a finished session (its result page) is kept.
 pub const FINISHED_RETENTION_SECS: i64 = 24 * 3600;
 
-/// Fields a channel's PG window requires: KG Inicis needs `buyer_tel` (seed 003: 필수).
+/// Fields a channel's PG window requires (the provider's rules are openimp-pg's:
+/// KG Inicis needs `buyer_tel`).
 fn check_channel_fields(channel: &ChannelRow, request: &WindowRequest) -> ApiResult<()> {
-    if crate::channels::provider_matches(&channel.pg_provider, "html5_inicis")
+    if openimp_pg::registry::window_requires_buyer_tel(&channel.pg_provider)
         && request.buyer_tel.is_none()
     {
         return Err(ApiError::invalid(
@@ -78,9 +79,8 @@ impl Gateway {
         self.check_merchant_uid_free(merchant_id.as_str(), &request.merchant_uid).await?;
         let redirects = command.mobile
             && request.m_redirect_url.is_some()
-            // KG Inicis billing-key windows call back on mobile too (seed 000).
             && !(request.issues_key()
-                && crate::channels::provider_matches(&channel.pg_provider, "html5_inicis"));
+                && openimp_pg::registry::key_window_calls_back_on_mobile(&channel.pg_provider));
         let now = now();
         // Expired unused sessions go when they expire; open ones are capped per merchant.
         window::delete_expired_of(&self.db, merchant_id.as_str(), now).await?;
