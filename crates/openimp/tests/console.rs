@@ -8,14 +8,10 @@ mod common;
 mod console_harness;
 mod support;
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use console_harness::*;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::*;

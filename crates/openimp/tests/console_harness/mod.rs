@@ -10,7 +10,6 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 
 use crate::common::*;
-use crate::support::*;
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
