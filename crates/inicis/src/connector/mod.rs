@@ -118,6 +118,7 @@ impl InicisConnector {
         json_answer(&answer)
     }
 
+    /// A charge on a billing key: `/api/v1/billing` `type=Billing`.
     async fn charge_billing_key(
         &self,
         channel: &ChannelContext,
@@ -125,36 +126,8 @@ impl InicisConnector {
         bill_key: &str,
     ) -> Result<ChargeOutcome, ConnectorError> {
         let keys = Keys::iniapi(channel)?;
-        let timestamp = timestamp14(openimp_core::time::now_millis());
-        let price = request.amount.to_string();
-        let quota = format!("{:02}", request.card_quota.clamp(0, 99));
-        let (kind, paymethod, ip, mid) = ("Billing", "Card", &self.options.client_ip, &channel.mid);
-        let hash = iniapi::hash_data(
-            keys.key,
-            &[kind, paymethod, &timestamp, ip, mid, &request.order_id, &price, bill_key],
-        );
-        let fields = [
-            ("type", kind),
-            ("paymethod", paymethod),
-            ("timestamp", &timestamp),
-            ("clientIp", ip),
-            ("mid", mid),
-            ("url", &self.options.site_url),
-            ("moid", &request.order_id),
-            ("goodName", self.buyer(&request.name, &self.options.default_goods_name)),
-            ("buyerName", self.buyer(&request.buyer_name, &self.options.default_buyer_name)),
-            ("buyerEmail", self.buyer(&request.buyer_email, &self.options.default_buyer_email)),
-            ("buyerTel", self.buyer(&request.buyer_tel, &self.options.default_buyer_tel)),
-            ("price", &price),
-            ("billKey", bill_key),
-            ("authentification", "00"),
-            ("cardQuota", &quota),
-            ("quotaInterest", "0"),
-            ("currency", "WON"),
-            ("hashData", &hash),
-        ];
-        let answer = self.iniapi_v1(channel, "billing", &fields).await?;
-        self.charge_outcome(channel, &answer)
+        let source = [("billKey", bill_key), ("authentification", "00")];
+        self.post_charge(channel, "Billing", &keys, request, bill_key, &source).await
     }
 
     /// One-time keyed charge: `/api/v1/formpay` `type=Pay` `paymethod=Card`. KG Inicis's hash
@@ -167,15 +140,37 @@ impl InicisConnector {
     ) -> Result<ChargeOutcome, ConnectorError> {
         let keys = Keys::iniapi(channel)?;
         let enc = EncryptedCard::of(card, &keys)?;
+        let source = [
+            ("cardNumber", enc.number.as_str()),
+            ("cardExpire", enc.expiry.as_str()),
+            ("regNo", enc.reg_no.as_str()),
+            ("cardPw", enc.password.as_str()),
+        ];
+        self.post_charge(channel, "Pay", &keys, request, &enc.number, &source).await
+    }
+
+    /// The one INIAPI v1 card charge both kinds send (`Billing` to `/api/v1/billing`, `Pay` to
+    /// `/api/v1/formpay`): the order, the buyer (defaults where the merchant gave none), the
+    /// price and instalment around `source` (what is charged: the key or the encrypted card);
+    /// `hashData` ends with `hashed_source` (the key, or the encrypted card number).
+    async fn post_charge(
+        &self,
+        channel: &ChannelContext,
+        kind: &str,
+        keys: &Keys<'_>,
+        request: &ChargeRequest,
+        hashed_source: &str,
+        source: &[(&str, &str)],
+    ) -> Result<ChargeOutcome, ConnectorError> {
         let timestamp = timestamp14(openimp_core::time::now_millis());
         let price = request.amount.to_string();
         let quota = format!("{:02}", request.card_quota.clamp(0, 99));
-        let (kind, paymethod, ip, mid) = ("Pay", "Card", &self.options.client_ip, &channel.mid);
+        let (paymethod, ip, mid) = ("Card", &self.options.client_ip, &channel.mid);
         let hash = iniapi::hash_data(
             keys.key,
-            &[kind, paymethod, &timestamp, ip, mid, &request.order_id, &price, &enc.number],
+            &[kind, paymethod, &timestamp, ip, mid, &request.order_id, &price, hashed_source],
         );
-        let fields = [
+        let mut fields: Vec<(&str, &str)> = vec![
             ("type", kind),
             ("paymethod", paymethod),
             ("timestamp", &timestamp),
@@ -188,16 +183,16 @@ impl InicisConnector {
             ("buyerEmail", self.buyer(&request.buyer_email, &self.options.default_buyer_email)),
             ("buyerTel", self.buyer(&request.buyer_tel, &self.options.default_buyer_tel)),
             ("price", &price),
-            ("cardNumber", &enc.number),
-            ("cardExpire", &enc.expiry),
-            ("regNo", &enc.reg_no),
-            ("cardPw", &enc.password),
-            ("cardQuota", &quota),
+        ];
+        fields.extend_from_slice(source);
+        fields.extend([
+            ("cardQuota", quota.as_str()),
             ("quotaInterest", "0"),
             ("currency", "WON"),
-            ("hashData", &hash),
-        ];
-        let answer = self.iniapi_v1(channel, "formpay", &fields).await?;
+            ("hashData", hash.as_str()),
+        ]);
+        let api = if kind == "Pay" { "formpay" } else { "billing" };
+        let answer = self.iniapi_v1(channel, api, &fields).await?;
         self.charge_outcome(channel, &answer)
     }
 
