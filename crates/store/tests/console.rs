@@ -3,54 +3,14 @@
 //! the audit log scoped to its merchant, the dashboard's daily volume by KST day, and the
 //! console's payment and billing-key searches.
 
-use std::time::Duration;
+mod backend;
 
+use backend::{drop_postgres, postgres, sqlite};
 use openimp_core::states::PaymentStatus;
 use openimp_store::console::{self, AuditRow, SessionRow, UserRow, KST_OFFSET_SECS};
 use openimp_store::merchants::{self, MerchantRow};
 use openimp_store::payments::{self, PaymentFilter, PaymentRow, Sorting};
-use openimp_store::{Db, DbConfig, SqliteSync, StoreError};
-
-const POSTGRES_ENV: &str = "OPENIMP_TEST_POSTGRES_URL";
-
-fn config(url: String) -> DbConfig {
-    DbConfig {
-        url,
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(5),
-        sqlite_sync: SqliteSync::Group,
-        batch_writers: 1,
-    }
-}
-
-async fn sqlite() -> (Db, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("openimp.db").display());
-    (Db::connect(&config(url)).await.expect("connect sqlite"), dir)
-}
-
-async fn postgres() -> Option<(Db, String, String)> {
-    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|s| !s.trim().is_empty()) else {
-        eprintln!("skipped: {POSTGRES_ENV} not set");
-        return None;
-    };
-    use sqlx::Connection;
-    let name = format!("openimp_console_test_{}", openimp_core::ids::random_hex(6));
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect admin");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create db");
-    let (base, _) = admin.rsplit_once('/').expect("a database in the url");
-    let db = Db::connect(&config(format!("{base}/{name}"))).await.expect("connect postgres");
-    Some((db, admin, name))
-}
-
-async fn drop_postgres(admin: &str, name: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect admin");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .expect("drop db");
-}
+use openimp_store::{Db, StoreError};
 
 async fn merchant(db: &Db, code: &str) {
     let row = MerchantRow {
